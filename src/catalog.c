@@ -1,0 +1,215 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *		Finding corsa_zendesk's own objects without relying on the caller's
+ *		search_path: the extension's schema, schema-qualified table names,
+ *		and the lookup of a connection by subdomain.
+ *
+ * src/catalog.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "corsa_zendesk.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type_d.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "storage/proc.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+static char *cached_schema = NULL;
+static LocalTransactionId cached_lxid = 0;
+
+/*
+ * zd_extension_oid
+ *		OID of the corsa_zendesk extension in the current database.
+ */
+Oid
+zd_extension_oid(bool missing_ok)
+{
+	Oid			oid = get_extension_oid(ZD_EXTENSION_NAME, true);
+
+	if (!OidIsValid(oid) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"%s\" is not installed in this database",
+						ZD_EXTENSION_NAME)));
+	return oid;
+}
+
+/*
+ * extension_namespace
+ *		Schema of our extension, from pg_extension (PG15 does not export
+ *		get_extension_schema).
+ */
+static Oid
+extension_namespace(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(ZD_EXTENSION_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (!OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"%s\" is not installed in this database",
+						ZD_EXTENSION_NAME)));
+	return nsp;
+}
+
+/*
+ * zd_schema_name
+ *		Name of the schema holding the extension's objects; looked up once
+ *		per transaction.
+ */
+const char *
+zd_schema_name(void)
+{
+	LocalTransactionId lxid = MyProc->lxid;
+
+	if (cached_schema == NULL || cached_lxid != lxid)
+	{
+		char	   *name = get_namespace_name(extension_namespace());
+
+		if (cached_schema != NULL)
+			pfree(cached_schema);
+		cached_schema = MemoryContextStrdup(TopMemoryContext, name);
+		cached_lxid = lxid;
+	}
+	return cached_schema;
+}
+
+/*
+ * zd_qualified
+ *		"schema"."relname", quoted as needed; palloc'd.
+ */
+char *
+zd_qualified(const char *relname)
+{
+	return quote_qualified_identifier(zd_schema_name(), relname);
+}
+
+/*
+ * zd_spi_exec_params
+ *		SPI_execute_with_args, failing on an unexpected result code.
+ */
+void
+zd_spi_exec_params(const char *sql, int nargs, Oid *argtypes, Datum *values,
+				   int expected)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL,
+										   false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "SPI_execute_with_args failed (%d): %s", rc, sql);
+}
+
+/* "acme, beta" for hints */
+static char *
+list_subdomains(void)
+{
+	StringInfoData buf;
+	uint64		i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, SPI_getvalue(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc, 2));
+	}
+	return buf.data;
+}
+
+/*
+ * zd_lookup_connection
+ *		The connection for a subdomain, or, when subdomain is NULL, the only
+ *		connection there is.  Raises a helpful error when there is none (or,
+ *		for NULL, several), unless missing_ok, which returns NULL.  Uses its
+ *		own SPI connection; the result is allocated in the caller's context.
+ */
+ZdConnection *
+zd_lookup_connection(const char *subdomain, bool missing_ok)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	ZdConnection *conn = NULL;
+	char	   *normalized = subdomain ? zd_normalize_subdomain(subdomain) : NULL;
+	char	   *sql;
+	int			rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	sql = psprintf("SELECT id, subdomain, agent_email, enabled, api_token_enc "
+				   "FROM %s %s ORDER BY id",
+				   zd_qualified("zd_connections"),
+				   normalized ? "WHERE subdomain = $1" : "");
+	rc = SPI_execute_with_args(sql, normalized ? 1 : 0, (Oid[]) {TEXTOID},
+							   (Datum[]) {normalized ? CStringGetTextDatum(normalized) : (Datum) 0},
+							   NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read zd_connections");
+
+	if (SPI_processed == 0)
+	{
+		if (!missing_ok)
+		{
+			if (normalized)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("no Zendesk connection for subdomain \"%s\"", normalized),
+						 errhint("Run zd_configure() for it first.")));
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("no Zendesk connection is configured"),
+					 errhint("Run zd_configure() first.")));
+		}
+	}
+	else if (SPI_processed > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("several Zendesk connections exist, so the subdomain must be given"),
+				 errhint("Name one of: %s.", list_subdomains())));
+	else
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		token;
+		MemoryContext oldcxt = MemoryContextSwitchTo(callercxt);
+
+		conn = palloc0(sizeof(ZdConnection));
+		conn->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		conn->subdomain = SPI_getvalue(tup, desc, 2);
+		conn->agent_email = SPI_getvalue(tup, desc, 3);
+		conn->enabled = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		token = SPI_getbinval(tup, desc, 5, &isnull);
+		conn->api_token_enc = isnull ? NULL : DatumGetByteaPCopy(token);
+		MemoryContextSwitchTo(oldcxt);
+	}
+
+	SPI_finish();
+	return conn;
+}

@@ -1,0 +1,254 @@
+/*-------------------------------------------------------------------------
+ *
+ * clients.c
+ *		Matching tickets to the application's clients by requester e-mail:
+ *		zd_set_client_source, zd_rematch_clients, and the matching that the
+ *		import, the polls and webhook ingestion run on the rows they write.
+ *
+ * The application's clients live in a table of its own, named with
+ * zd_set_client_source.  Matching is case-insensitive on the e-mail.  A
+ * ticket is matched only when exactly one client has its requester's
+ * e-mail; an e-mail shared by several clients leaves the ticket unmatched
+ * and is reported in the sync log, rather than guessed.  For tickets that
+ * came from Zendesk the match is authoritative (it is recomputed); a
+ * client_id the application gave a ticket it created is never changed.
+ *
+ * src/clients.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "corsa_zendesk.h"
+
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+typedef struct ClientSource
+{
+	char	   *table;			/* schema-qualified, quoted */
+	char	   *id_column;
+	char	   *email_column;
+} ClientSource;
+
+static ClientSource *read_client_source(void);
+static void check_column(Oid relid, const char *column, bool must_be_text);
+
+PG_FUNCTION_INFO_V1(zd_set_client_source);
+PG_FUNCTION_INFO_V1(zd_rematch_clients);
+
+/*
+ * check_column
+ *		The column must exist (and, for the e-mail, be of a string type).
+ */
+static void
+check_column(Oid relid, const char *column, bool must_be_text)
+{
+	AttrNumber	attnum = get_attnum(relid, column);
+	char		category;
+	bool		preferred;
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" does not exist in \"%s\"",
+						column, get_rel_name(relid))));
+	if (!must_be_text)
+		return;
+	get_type_category_preferred(get_atttype(relid, attnum), &category, &preferred);
+	if (category != TYPCATEGORY_STRING)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of \"%s\" is not of a string type",
+						column, get_rel_name(relid)),
+				 errdetail("Client e-mails are compared as text.")));
+}
+
+/*
+ * zd_set_client_source(client_table regclass, id_column name DEFAULT 'id',
+ *						email_column name DEFAULT 'email') RETURNS void
+ *		Record where the clients are, then match every ticket against them.
+ */
+Datum
+zd_set_client_source(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	char	   *id_column;
+	char	   *email_column;
+	char		relkind;
+	char	   *qualified;
+	int64		changed;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("client_table, id_column and email_column must not be null")));
+	relid = PG_GETARG_OID(0);
+	id_column = pstrdup(NameStr(*PG_GETARG_NAME(1)));
+	email_column = pstrdup(NameStr(*PG_GETARG_NAME(2)));
+
+	relkind = get_rel_relkind(relid);
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
+		relkind != RELKIND_VIEW && relkind != RELKIND_MATVIEW &&
+		relkind != RELKIND_FOREIGN_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table or view", get_rel_name(relid))));
+	check_column(relid, id_column, false);
+	check_column(relid, email_column, true);
+
+	qualified = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										   get_rel_name(relid));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	zd_spi_exec_params(psprintf("INSERT INTO %s (singleton, table_name, id_column, email_column) "
+								"VALUES (true, $1, $2, $3) ON CONFLICT (singleton) DO UPDATE "
+								"SET table_name = EXCLUDED.table_name, "
+								"id_column = EXCLUDED.id_column, "
+								"email_column = EXCLUDED.email_column, updated_at = now()",
+								zd_qualified("zd_client_source")),
+					   3, (Oid[]) {TEXTOID, NAMEOID, NAMEOID},
+					   (Datum[]) {CStringGetTextDatum(qualified),
+						   CStringGetDatum(id_column), CStringGetDatum(email_column)},
+					   SPI_OK_INSERT);
+	changed = zd_match_clients("true", 0, NULL, NULL, true);
+	zd_log(ZD_LOG_INFO, 0, 0, NULL,
+		   "clients are read from %s (id %s, e-mail %s); %lld ticket(s) matched anew",
+		   qualified, quote_identifier(id_column), quote_identifier(email_column),
+		   (long long) changed);
+	SPI_finish();
+
+	PG_RETURN_VOID();
+}
+
+/*
+ * zd_rematch_clients() RETURNS bigint
+ *		Match every ticket again; returns how many tickets' client changed.
+ */
+Datum
+zd_rematch_clients(PG_FUNCTION_ARGS)
+{
+	int64		changed;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (read_client_source() == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no client table is set"),
+				 errhint("Name it with zd_set_client_source().")));
+	changed = zd_match_clients("true", 0, NULL, NULL, true);
+	zd_log(ZD_LOG_INFO, 0, 0, NULL, "clients rematched: %lld ticket(s) changed",
+		   (long long) changed);
+	SPI_finish();
+
+	PG_RETURN_INT64(changed);
+}
+
+/*
+ * read_client_source
+ *		The configured client table, or NULL when none is set.  The caller
+ *		is connected to SPI; the result lives in the SPI context.
+ */
+static ClientSource *
+read_client_source(void)
+{
+	ClientSource *src;
+
+	if (SPI_execute(psprintf("SELECT table_name, id_column, email_column FROM %s",
+							 zd_qualified("zd_client_source")),
+					false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read zd_client_source");
+	if (SPI_processed == 0)
+		return NULL;
+	src = palloc(sizeof(ClientSource));
+	src->table = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	src->id_column = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	src->email_column = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	return src;
+}
+
+/*
+ * zd_match_clients
+ *		Recompute client_id for the tickets selected by ticket_filter (a
+ *		condition on alias "tk", with parameters $1.. of argtypes) and
+ *		return how many changed.  Does nothing (0) when no client table is
+ *		set.  A client table that has gone away raises an error.  With
+ *		log_ambiguous, e-mails shared by several clients are reported.
+ *		Uses its own SPI connection; runs in the caller's transaction and
+ *		sees its earlier writes (no read-only SPI calls).
+ */
+int64
+zd_match_clients(const char *ticket_filter, int nargs, Oid *argtypes,
+				 Datum *values, bool log_ambiguous)
+{
+	ClientSource *src;
+	char	   *clients;
+	int64		changed;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	src = read_client_source();
+	if (src == NULL)
+	{
+		SPI_finish();
+		return 0;
+	}
+
+	if (SPI_execute_with_args("SELECT to_regclass($1) IS NULL", 1, (Oid[]) {TEXTOID},
+							  (Datum[]) {CStringGetTextDatum(src->table)}, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up the client table");
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+								   &(bool) {false})))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the client table %s no longer exists", src->table),
+				 errhint("Name the current one with zd_set_client_source().")));
+
+	/* clients per lower-cased e-mail, only for the e-mails in question */
+	clients = psprintf("SELECT lower(c.%s::text) AS email_key, min(c.%s::text) AS client_id, "
+					   "count(*) AS n FROM %s c "
+					   "WHERE lower(c.%s::text) IN (SELECT lower(tk.requester_email) "
+					   "FROM %s tk WHERE %s) GROUP BY 1",
+					   quote_identifier(src->email_column), quote_identifier(src->id_column),
+					   src->table, quote_identifier(src->email_column),
+					   zd_qualified("zd_tickets"), ticket_filter);
+
+	zd_spi_exec_params(psprintf("UPDATE %s t SET client_id = m.client_id, updated_at = now() "
+								"FROM (SELECT tk.id, CASE WHEN c.n = 1 THEN c.client_id END AS client_id "
+								"FROM %s tk LEFT JOIN (%s) c ON c.email_key = lower(tk.requester_email) "
+								"WHERE %s) m "
+								"WHERE t.id = m.id AND t.client_id IS DISTINCT FROM m.client_id "
+								"AND (t.origin = 'zendesk' OR t.client_id IS NULL)",
+								zd_qualified("zd_tickets"), zd_qualified("zd_tickets"),
+								clients, ticket_filter),
+					   nargs, argtypes, values, SPI_OK_UPDATE);
+	changed = (int64) SPI_processed;
+
+	if (log_ambiguous)
+	{
+		zd_spi_exec_params(psprintf("SELECT count(*), string_agg(DISTINCT c.email_key, ', ') "
+									"FROM %s tk JOIN (%s) c ON c.email_key = lower(tk.requester_email) "
+									"WHERE c.n > 1 AND (%s)",
+									zd_qualified("zd_tickets"), clients, ticket_filter),
+						   nargs, argtypes, values, SPI_OK_SELECT);
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+			int64		ambiguous = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+																SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (ambiguous > 0)
+				zd_log(ZD_LOG_WARNING, 0, 0, NULL,
+					   "%lld ticket(s) stay unmatched: several clients share the e-mail(s) %s",
+					   (long long) ambiguous,
+					   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+		}
+	}
+
+	SPI_finish();
+	return changed;
+}
