@@ -1,0 +1,212 @@
+# CorsaTest.pm: helpers shared by the TAP tests of corsa_zendesk.
+#
+#   corsa_node($name, %opts)   a PostgreSQL::Test::Cluster set up for us
+#   start_simulator(%opts)     the Zendesk simulator on a free port
+#   worker_pids($node)         { dbname => pid } of our workers
+#   wait_until($what, $code)   poll a Perl condition with a deadline
+#
+# The simulator is test/sim/zendesk_sim.py, started with /usr/bin/python3
+# (the postgres user cannot run root's pyenv python); its control API is
+# documented in test/sim/README.md.
+
+package CorsaTest;
+
+use strict;
+use warnings;
+
+use Carp;
+use Cwd qw(abs_path);
+use Exporter qw(import);
+use File::Basename qw(dirname);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+our @EXPORT = qw(corsa_node start_simulator worker_pids wait_until
+  launcher_pid elapsed_since srcdir);
+
+# the source tree: test/perl/.. /..
+my $SRCDIR = abs_path(dirname(__FILE__) . '/../..');
+
+sub srcdir { return $SRCDIR; }
+
+# A node with the library preloaded and short launcher/poll timings.
+#   sim     => simulator: its URL becomes corsa_zendesk.api_base_url
+#   preload => 0 to leave shared_preload_libraries empty
+#   conf    => extra postgresql.conf lines
+#   init    => hash of options for PostgreSQL::Test::Cluster::init
+sub corsa_node
+{
+	my ($name, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(%{ $opts{init} // {} });
+
+	my $conf = "";
+	$conf .= "shared_preload_libraries = 'corsa_zendesk'\n"
+	  unless defined $opts{preload} && !$opts{preload};
+	$conf .= "corsa_zendesk.launcher_naptime = 1\n";
+	$conf .= "corsa_zendesk.api_base_url = '$opts{sim}{url}'\n" if $opts{sim};
+	$conf .= "log_line_prefix = '%m [%p] %q%a '\n";
+	$conf .= $opts{conf} if defined $opts{conf};
+	$node->append_conf('postgresql.conf', $conf);
+	return $node;
+}
+
+sub start_simulator
+{
+	return CorsaTest::Simulator->start(@_);
+}
+
+# { dbname => pid } of the per-database workers
+sub worker_pids
+{
+	my ($node) = @_;
+	my $out = $node->safe_psql('postgres',
+		"SELECT datname, pid FROM pg_stat_activity "
+		  . "WHERE backend_type = 'corsa_zendesk worker' ORDER BY 1");
+	my %pids = map { split /\|/ } grep { length } split /\n/, $out;
+	return \%pids;
+}
+
+sub launcher_pid
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE backend_type = 'corsa_zendesk launcher'");
+}
+
+# Poll $code until it returns true or $timeout seconds pass; returns its
+# last result.
+sub wait_until
+{
+	my ($code, $timeout) = @_;
+	$timeout //= $PostgreSQL::Test::Utils::timeout_default;
+	my $deadline = time() + $timeout;
+	while (1)
+	{
+		my $r = $code->();
+		return $r if $r || time() > $deadline;
+		usleep(50_000);
+	}
+}
+
+sub elapsed_since
+{
+	my ($t0) = @_;
+	return time() - $t0;
+}
+
+
+package CorsaTest::Simulator;
+
+use strict;
+use warnings;
+
+use Carp;
+use HTTP::Tiny;
+use IPC::Run;
+use JSON::PP;
+use PostgreSQL::Test::Utils;
+use Time::HiRes qw(time usleep);
+
+my $JSON = JSON::PP->new->utf8->canonical;
+
+# Start the simulator; %opts: name (for the log file), seed.
+sub start
+{
+	my ($class, %opts) = @_;
+	my $name = $opts{name} // 'simulator';
+	my $dir = PostgreSQL::Test::Utils::tempdir();
+	my $portfile = "$dir/port";
+	my $log = "$PostgreSQL::Test::Utils::log_path/${name}.log";
+	my $python = $ENV{CORSA_TEST_PYTHON} // '/usr/bin/python3';
+	my @cmd = ($python, CorsaTest::srcdir() . '/test/sim/zendesk_sim.py',
+		'--port-file', $portfile);
+	push @cmd, '--seed', $opts{seed} if defined $opts{seed};
+
+	my $handle = IPC::Run::start(\@cmd, '<', \undef, '>>', $log, '2>>', $log);
+	my $deadline = time() + 20;
+	until (-s $portfile)
+	{
+		croak "the simulator did not start (see $log)" if time() > $deadline;
+		usleep(20_000);
+	}
+	open(my $fh, '<', $portfile) or croak "cannot read $portfile: $!";
+	my $port = <$fh>;
+	close $fh;
+	chomp $port;
+
+	my $self = bless {
+		handle => $handle,
+		port => $port,
+		url => "http://127.0.0.1:$port",
+		http => HTTP::Tiny->new(timeout => 300, keep_alive => 1),
+		log => $log,
+	}, $class;
+	return $self;
+}
+
+sub url { return $_[0]{url}; }
+
+# One control or API call; dies unless it succeeds.  Returns the decoded
+# JSON answer (undef for an empty body).
+sub call
+{
+	my ($self, $method, $path, $body, $headers) = @_;
+	my %req = (headers => { 'Content-Type' => 'application/json', %{ $headers // {} } });
+	$req{content} = ref $body ? $JSON->encode($body) : $body if defined $body;
+	my $res = $self->{http}->request($method, $self->{url} . $path, \%req);
+	croak "simulator $method $path: $res->{status} $res->{reason}: $res->{content}"
+	  unless $res->{success};
+	return length($res->{content} // '') ? $JSON->decode($res->{content}) : undef;
+}
+
+sub get { my ($self, @a) = @_; return $self->call('GET', @a); }
+sub post { my ($self, @a) = @_; return $self->call('POST', @a); }
+sub del { my ($self, @a) = @_; return $self->call('DELETE', @a); }
+
+# /api requests the simulator received since sequence number $since
+sub requests
+{
+	my ($self, $since) = @_;
+	return $self->get('/_sim/requests?since=' . ($since // 0))->{requests};
+}
+
+# sequence number of the latest request (to count requests from now on)
+sub last_request_seq
+{
+	my ($self) = @_;
+	return $self->get('/_sim/requests?since=0')->{last_seq} // 0;
+}
+
+sub add_fault
+{
+	my ($self, %fault) = @_;
+	return $self->post('/_sim/faults', \%fault);
+}
+
+sub clear_faults
+{
+	my ($self) = @_;
+	return $self->del('/_sim/faults');
+}
+
+sub stop
+{
+	my ($self) = @_;
+	return unless $self->{handle};
+	$self->{handle}->signal('TERM');
+	eval { $self->{handle}->finish; };
+	delete $self->{handle};
+	return;
+}
+
+sub DESTROY
+{
+	my ($self) = @_;
+	$self->stop if $self->{handle};
+	return;
+}
+
+1;

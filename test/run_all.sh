@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# test/run_all.sh: runs every test of corsa_zendesk, from a fresh clone, as
+# root.  Installs the Debian packages it needs, builds and installs the
+# extension, then runs as the postgres user:
+#   1. the Zendesk simulator's own tests (test/sim),
+#   2. pg_regress (sql/, expected/),
+#   3. isolation tests (test/specs, test/expected),
+#   4. TAP tests (test/t): worker, configuration, HTTP client, sync paths
+#      end to end against the simulator,
+#   5. the standalone unit tests of the backend-independent C code (test/unit),
+# and ends with the summary line "N passed, N failed" (simulator and unit
+# test cases, pg_regress and isolation tests, TAP assertions).
+#
+# KEEP_WORK=1 keeps the scratch build folder (its path is printed).
+set -u
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=test/lib/common.sh
+. "$here/test/lib/common.sh"
+
+zd_require_root
+zd_install_packages
+work=$(zd_stage_copy "$here")
+echo "scratch build folder: $work"
+cleanup() {
+	zd_stop_leftover_servers "$work"
+	if [ -z "${KEEP_WORK:-}" ]; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+add() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+if ! zd_build_and_install "$work"; then
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+cd "$work" || exit 1
+
+# --- 1. simulator -----------------------------------------------------------
+zd_say "Zendesk simulator: its own tests"
+out=$(as_pg $PYTHON -m unittest test/sim/test_zendesk_sim.py 2>&1)
+echo "$out" | tail -n 4
+ran=$(echo "$out" | sed -n 's/^Ran \([0-9][0-9]*\) tests\{0,1\}.*/\1/p')
+bad=$(echo "$out" | sed -n 's/^FAILED (\(.*\))/\1/p' | grep -o '\(failures\|errors\)=[0-9]*' | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
+if [ -z "$ran" ]; then
+	echo "$out" | tail -n 30
+	add 0 1
+else
+	bad=${bad:-0}
+	[ "$bad" -gt 0 ] && echo "$out" | grep -A 15 '^\(FAIL\|ERROR\):' | head -n 80
+	add $((ran - bad)) "$bad"
+fi
+
+# --- 2 and 3. pg_regress and isolation ----------------------------------------
+# count "test NAME ... ok|FAILED" lines; print the diffs of failures
+regress_suite() {
+	local title=$1 diffs=$2
+	shift 2
+	zd_say "$title"
+	local out ok bad
+	out=$(as_pg make -s PG_CONFIG=$PG_CONFIG installcheck "$@" 2>&1)
+	echo "$out" | grep -E '^(test |ok |not ok |All |[ ]*[0-9]+ of [0-9]+ tests)' || true
+	ok=$(echo "$out" | grep -cE '^(test|ok) .* \.\.\. ok|^ok [0-9]+ ')
+	bad=$(echo "$out" | grep -cE '\.\.\. FAILED|^not ok ')
+	if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then
+		echo "$out" | tail -n 30
+		bad=1
+	fi
+	if [ "$bad" -gt 0 ] && [ -f "$diffs" ]; then
+		head -n 200 "$diffs"
+	fi
+	add "$ok" "$bad"
+}
+regress_suite "pg_regress" regression.diffs ISOLATION= TAP_TESTS=
+if ls test/specs/*.spec >/dev/null 2>&1; then
+	regress_suite "isolation" output_iso/regression.diffs REGRESS= TAP_TESTS=
+fi
+
+# --- 4. TAP --------------------------------------------------------------------
+zd_say "TAP"
+out=$(as_pg make -s PG_CONFIG=$PG_CONFIG installcheck REGRESS= ISOLATION= PROVE_FLAGS=--timer 2>&1)
+echo "$out" | grep -E '^\[[0-9:]+\] |^t/|^test/t/|Files=|Result:|Failed|Wstat|Non-zero|Parse errors' || true
+total=$(echo "$out" | sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p')
+tap_failed=0
+while read -r line; do
+	n=$(echo "$line" | sed -n 's/.*Failed: \([0-9]*\)).*/\1/p')
+	if [ -n "$n" ] && [ "$n" -gt 0 ]; then
+		tap_failed=$((tap_failed + n))
+	else
+		tap_failed=$((tap_failed + 1))	# died, or exited non-zero
+	fi
+done < <(echo "$out" | grep -E 'Wstat: [0-9]+ Tests: [0-9]+ Failed: [0-9]+\)' | grep -vE 'Wstat: 0 Tests: [0-9]+ Failed: 0\)')
+if [ -z "$total" ]; then
+	echo "$out" | tail -n 40
+	add 0 1
+else
+	add $((total - tap_failed)) "$tap_failed"
+fi
+if [ "$tap_failed" -gt 0 ] || [ -z "$total" ]; then
+	for f in tmp_check/log/regress_log_*; do
+		[ -f "$f" ] || continue
+		if grep -q '^not ok' "$f" || ! grep -q '^ok' "$f"; then
+			echo "--- $f"
+			grep -B2 -A12 '^not ok' "$f" | head -n 120
+			tail -n 25 "$f"
+		fi
+	done
+fi
+
+# --- 5. standalone unit tests (ASan/UBSan) --------------------------------------
+if [ -x test/unit/run.sh ]; then
+	zd_say "unit tests of the backend-independent C code (ASan, UBSan)"
+	out=$(as_pg bash test/unit/run.sh 2>&1)
+	echo "$out" | tail -n 15
+	ok=$(echo "$out" | grep -c '^ok ')
+	bad=$(echo "$out" | grep -c '^not ok ')
+	if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+	add "$ok" "$bad"
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
