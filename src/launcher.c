@@ -65,6 +65,13 @@ static void launcher_scan_databases(void);
 static long launcher_manage_slots(void);
 static bool launcher_start_worker(int slotno);
 
+/* 1 s, 2 s, 4 s ... up to a minute */
+static long
+restart_delay_ms(int failures)
+{
+	return Min((long) ZD_RESTART_MIN_MS << Max(failures - 1, 0), (long) ZD_RESTART_MAX_MS);
+}
+
 /*
  * zd_register_launcher
  *		Register the launcher as a static background worker (postmaster,
@@ -326,15 +333,11 @@ launcher_manage_slots(void)
 				else if (slot->state == ZD_SLOT_RUNNING)
 				{
 					/* it did not leave on purpose: restart with backoff */
-					long		delay;
-
 					if (TimestampDifferenceExceeds(local->started_at, now, ZD_HEALTHY_RUN_MS))
 						slot->failures = 0;
 					slot->failures = Min(slot->failures + 1, 16);
-					delay = Min((long) ZD_RESTART_MIN_MS << (slot->failures - 1),
-								(long) ZD_RESTART_MAX_MS);
 					slot->state = ZD_SLOT_RESTART_WAIT;
-					slot->restart_at = TimestampTzPlusMilliseconds(now, delay);
+					slot->restart_at = TimestampTzPlusMilliseconds(now, restart_delay_ms(slot->failures));
 				}
 			}
 			else if (!zd_enabled)
@@ -378,8 +381,10 @@ launcher_manage_slots(void)
 			}
 			else
 			{
+				/* no free background worker slot (yet): try again soon */
+				slot->failures = Min(slot->failures + 1, 16);
 				slot->state = ZD_SLOT_RESTART_WAIT;
-				slot->restart_at = TimestampTzPlusMilliseconds(now, ZD_RESTART_MAX_MS);
+				slot->restart_at = TimestampTzPlusMilliseconds(now, restart_delay_ms(slot->failures));
 			}
 		}
 		else if (start && slot->worker_pid != 0)

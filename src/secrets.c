@@ -154,12 +154,19 @@ read_key_file(const char *path, int fd)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not stat the corsa_zendesk key file \"%s\": %m", path)));
+	/*
+	 * The data directory's own rule: never world access; group read only
+	 * when the cluster allows group access (initdb -g), or for a file owned
+	 * by root, as for ssl_key_file.
+	 */
 	if ((st.st_mode & S_IRWXO) != 0 ||
-		(st.st_uid != 0 && (st.st_mode & S_IRWXG) != 0))
+		((st.st_mode & S_IRWXG) != 0 && st.st_uid != 0 &&
+		 (data_directory_mode & S_IRWXG) == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIG_FILE_ERROR),
 				 errmsg("the corsa_zendesk key file \"%s\" is readable by other users", path),
-				 errdetail("It must be mode 0600 (or 0640 when owned by root)."),
+				 errdetail("It must be mode 0600 (0640 when owned by root, or when the cluster "
+						   "allows group access)."),
 				 errhint("Run chmod 0600 on the file.")));
 
 	n = read(fd, buf, sizeof(buf) - 1);

@@ -40,7 +40,7 @@ cd "$work" || exit 1
 
 # --- 1. simulator -----------------------------------------------------------
 zd_say "Zendesk simulator: its own tests"
-out=$(as_pg $PYTHON -m unittest test/sim/test_zendesk_sim.py 2>&1)
+out=$(as_pg $PYTHON -m unittest discover -s test/sim -p 'test_*.py' 2>&1)
 echo "$out" | tail -n 4
 ran=$(echo "$out" | sed -n 's/^Ran \([0-9][0-9]*\) tests\{0,1\}.*/\1/p')
 bad=$(echo "$out" | sed -n 's/^FAILED (\(.*\))/\1/p' | grep -o '\(failures\|errors\)=[0-9]*' | cut -d= -f2 | awk '{s += $1} END {print s + 0}')

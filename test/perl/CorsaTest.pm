@@ -24,7 +24,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(corsa_node start_simulator worker_pids wait_until
-  launcher_pid elapsed_since srcdir);
+  launcher_pid elapsed_since srcdir wait_for_run);
 
 # the source tree: test/perl/.. /..
 my $SRCDIR = abs_path(dirname(__FILE__) . '/../..');
@@ -89,6 +89,23 @@ sub wait_until
 		return $r if $r || time() > $deadline;
 		usleep(50_000);
 	}
+}
+
+# Wait until a zd_sync_runs row is finished; returns its state (succeeded,
+# failed) and, on failure, shows its error.
+sub wait_for_run
+{
+	my ($node, $run_id, $timeout) = @_;
+	my $state = '';
+	wait_until(sub {
+			$state = $node->safe_psql('postgres',
+				"SELECT state FROM zd_sync_runs WHERE id = $run_id");
+			$state eq 'succeeded' || $state eq 'failed';
+		},
+		$timeout);
+	diag $node->safe_psql('postgres', "SELECT error FROM zd_sync_runs WHERE id = $run_id")
+	  if $state eq 'failed';
+	return $state;
 }
 
 sub elapsed_since
