@@ -28,7 +28,10 @@ OBJS = \
 	src/synclog.o \
 	src/zd_json.o \
 	src/connection.o \
-	src/clients.o
+	src/clients.o \
+	src/store.o \
+	src/pull.o \
+	src/runs.o
 
 DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
 
@@ -63,4 +66,5 @@ include $(PGXS)
 # The TAP helper module (test/perl/CorsaTest.pm).
 PG_PROVE_FLAGS += -I $(srcdir)/test/perl
 
-$(OBJS): src/corsa_zendesk.h
+# every object depends on every header (they are few and small)
+$(OBJS): $(wildcard $(srcdir)/src/*.h)

@@ -29,6 +29,15 @@
 static char *cached_schema = NULL;
 static LocalTransactionId cached_lxid = 0;
 
+/* saved plans, valid for the schema they were prepared in */
+typedef struct SavedPlan
+{
+	SPIPlanPtr	plan;
+	char	   *schema;
+} SavedPlan;
+
+static SavedPlan saved_plans[ZD_PLAN_COUNT];
+
 /*
  * zd_extension_oid
  *		OID of the corsa_zendesk extension in the current database.
@@ -123,6 +132,54 @@ zd_spi_exec_params(const char *sql, int nargs, Oid *argtypes, Datum *values,
 
 	if (rc != expected)
 		elog(ERROR, "SPI_execute_with_args failed (%d): %s", rc, sql);
+}
+
+/*
+ * zd_saved_plan
+ *		A kept SPI plan for one of our statements (numbered by ZdPlanId),
+ *		prepared on first use.  build_sql is called only then, with the
+ *		caller connected to SPI.  Plans are re-prepared when the
+ *		extension's schema changed (the extension was dropped and created
+ *		elsewhere); PostgreSQL's plan cache handles everything else.
+ */
+SPIPlanPtr
+zd_saved_plan(ZdPlanId id, char *(*build_sql) (void), int nargs, Oid *argtypes)
+{
+	SavedPlan  *saved = &saved_plans[id];
+	const char *schema = zd_schema_name();
+
+	if (saved->plan == NULL || strcmp(saved->schema, schema) != 0)
+	{
+		SPIPlanPtr	plan;
+
+		if (saved->plan != NULL)
+		{
+			SPI_freeplan(saved->plan);
+			pfree(saved->schema);
+			saved->plan = NULL;
+		}
+		plan = SPI_prepare(build_sql(), nargs, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		saved->plan = plan;
+		saved->schema = MemoryContextStrdup(TopMemoryContext, schema);
+	}
+	return saved->plan;
+}
+
+/*
+ * zd_spi_run_plan
+ *		SPI_execute_plan that checks the result code.
+ */
+void
+zd_spi_run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
+{
+	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 }
 
 /* "acme, beta" for hints */

@@ -54,7 +54,6 @@ static char *validate_token(const char *token);
 static void verify_credentials(const char *subdomain, const char *email,
 							   const char *token, VerifiedAgent *agent);
 static char *webhook_url_for(const char *subdomain, bool notice);
-static void warn_if_worker_unavailable(const char *what);
 
 PG_FUNCTION_INFO_V1(zd_configure);
 PG_FUNCTION_INFO_V1(zd_webhook_settings);
@@ -273,24 +272,6 @@ webhook_url_for(const char *subdomain, bool notice)
 	return psprintf("%.*s/%s", (int) len, base, subdomain);
 }
 
-/*
- * warn_if_worker_unavailable
- *		Say so when queued work cannot start because no worker can run.
- */
-static void
-warn_if_worker_unavailable(const char *what)
-{
-	if (!zd_preloaded)
-		ereport(WARNING,
-				(errmsg("the corsa_zendesk background worker is not running, so %s will not start", what),
-				 errdetail("corsa_zendesk is not in shared_preload_libraries."),
-				 errhint("Add corsa_zendesk to shared_preload_libraries and restart the server.")));
-	else if (!zd_enabled)
-		ereport(WARNING,
-				(errmsg("the corsa_zendesk background worker is switched off, so %s will not start", what),
-				 errhint("Set corsa_zendesk.enabled = on and reload the configuration.")));
-}
-
 /* {"agent_email": ..., "verified": ...} */
 static char *
 configure_detail(const char *email, bool verified, const VerifiedAgent *agent)
@@ -444,7 +425,7 @@ zd_configure(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	if (created)
-		warn_if_worker_unavailable("the historical import");
+		zd_warn_if_worker_unavailable("the historical import");
 
 	url = webhook_url_for(subdomain, true);
 	values[0] = Int32GetDatum(connection_id);

@@ -96,6 +96,7 @@ extern int	zd_worker_pid_for(Oid dboid);
 /* ---- wake-ups at commit (wake.c) ---- */
 extern void zd_wake_at_commit(void);
 extern void zd_wake_database_now(Oid dboid);
+extern void zd_warn_if_worker_unavailable(const char *what);
 
 /* ---- background processes (launcher.c, worker.c) ---- */
 extern void zd_register_launcher(void);
@@ -111,6 +112,23 @@ extern const char *zd_schema_name(void);
 extern char *zd_qualified(const char *relname);
 extern void zd_spi_exec_params(const char *sql, int nargs, Oid *argtypes,
 							   Datum *values, int expected);
+
+/* statements kept as prepared plans (catalog.c) */
+typedef enum ZdPlanId
+{
+	ZD_PLAN_UPSERT_USERS,
+	ZD_PLAN_UPSERT_TICKETS,
+	ZD_PLAN_TICKET_PLACEHOLDERS,
+	ZD_PLAN_INSERT_COMMENTS,
+	ZD_PLAN_DELETION_DETAILS,
+	ZD_PLAN_COUNT
+} ZdPlanId;
+
+struct _SPI_plan;
+extern struct _SPI_plan *zd_saved_plan(ZdPlanId id, char *(*build_sql) (void),
+									   int nargs, Oid *argtypes);
+extern void zd_spi_run_plan(struct _SPI_plan *plan, Datum *values,
+							const char *nulls, int expected);
 
 /* A connection row as the C code needs it; strings palloc'd. */
 typedef struct ZdConnection

@@ -406,6 +406,26 @@ zdh_perform(ZdHttpRequest *req)
 }
 
 /*
+ * zdh_url_escape
+ *		Percent-encode a string for a query parameter (libcurl's encoder);
+ *		palloc'd.
+ */
+char *
+zdh_url_escape(const char *s)
+{
+	char	   *escaped = curl_easy_escape(NULL, s, 0);
+	char	   *result;
+
+	if (escaped == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not encode a URL parameter")));
+	result = pstrdup(escaped);
+	curl_free(escaped);
+	return result;
+}
+
+/*
  * zdh_transport_failed
  *		True when no complete response arrived (connection failure, timeout,
  *		reset, truncated body).

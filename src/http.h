@@ -67,6 +67,7 @@ extern ZdHttpRequest *zdh_wait(ZdHttpEngine *engine, long timeout_ms,
 							   bool *latch_set);
 extern void zdh_abandon_all(ZdHttpEngine *engine);
 extern void zdh_perform(ZdHttpRequest *req);
+extern char *zdh_url_escape(const char *s);
 extern bool zdh_transport_failed(const ZdHttpRequest *req);
 extern bool zdh_timed_out(const ZdHttpRequest *req);
 

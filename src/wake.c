@@ -102,6 +102,24 @@ zd_wake_database_now(Oid dboid)
 }
 
 /*
+ * zd_warn_if_worker_unavailable
+ *		Say so when queued work cannot start because no worker can run.
+ */
+void
+zd_warn_if_worker_unavailable(const char *what)
+{
+	if (!zd_preloaded)
+		ereport(WARNING,
+				(errmsg("the corsa_zendesk background worker is not running, so %s will not start", what),
+				 errdetail("corsa_zendesk is not in shared_preload_libraries."),
+				 errhint("Add corsa_zendesk to shared_preload_libraries and restart the server.")));
+	else if (!zd_enabled)
+		ereport(WARNING,
+				(errmsg("the corsa_zendesk background worker is switched off, so %s will not start", what),
+				 errhint("Set corsa_zendesk.enabled = on and reload the configuration.")));
+}
+
+/*
  * zd_wake_worker() RETURNS void
  *		SQL entry point of zd_wake_at_commit, for triggers and scripts.
  */

@@ -2,12 +2,21 @@
  *
  * worker.c
  *		The per-database worker: attaches to its launcher slot, checks that
- *		the extension is there, recovers what a previous incarnation left
- *		half done, then loops over its tasks until told to stop.
+ *		the extension is there, resumes what a previous incarnation left
+ *		half done, then loops until told to stop.
+ *
+ * One loop serves every connection of the database.  Each turn it reloads
+ * the connections when woken (or every few seconds), lets every
+ * connection's tasks start the requests that are due, and then waits in
+ * the HTTP engine: on the sockets of every transfer in flight, on the
+ * process latch (commit-time wake-ups, SIGTERM, postmaster death) and on
+ * the time the next task is due, whichever comes first.  A finished
+ * request is handed back to the task that started it.
  *
  * Transactions are short and never span a request to Zendesk.  Errors in
  * a task are caught, written to the server log and to zd_sync_log, and the
- * loop goes on; SIGTERM and postmaster death end the process promptly.
+ * loop goes on; SIGTERM and postmaster death end the process promptly,
+ * even in the middle of a transfer.
  *
  * src/worker.c
  *
@@ -33,21 +42,34 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "store.h"
 #include "worker.h"
 
 /* how often the worker re-checks, unprompted, that the extension exists */
 #define ZD_EXTENSION_CHECK_MS	10000
+/* how often it re-reads zd_connections unprompted */
+#define ZD_RELOAD_MS			5000
+/* longest sleep */
+#define ZD_MAX_SLEEP_MS			10000
+/* how long to wait before decrypting a token again after a failure */
+#define ZD_ACCOUNT_RETRY_MS		60000
 /* how often old log entries are trimmed */
 #define ZD_MAINTENANCE_MS		(3600 * 1000)
 
 static ZdDatabaseSlot *my_slot = NULL;
-static MemoryContext loop_context = NULL;
+static ZdHttpEngine *engine = NULL;
+static List *connections = NIL;
+static MemoryContext worker_context = NULL;
 
 static bool worker_attach(Oid dboid, uint32 generation);
 static void worker_detach(int code, Datum arg);
 static void worker_leave(ZdSlotState state);
 static bool worker_extension_present(void);
 static void worker_maintenance(void *arg);
+static void worker_reload_connections(void *arg);
+static ZdConnState *worker_connection(int32 id);
+static void worker_forget_connections(void);
+static void worker_dispatch(ZdHttpRequest *req);
 
 /*
  * zd_worker_main
@@ -59,7 +81,9 @@ zd_worker_main(Datum main_arg)
 	Oid			dboid = DatumGetObjectId(main_arg);
 	uint32		generation;
 	TimestampTz last_extension_check;
+	TimestampTz next_reload = 0;
 	TimestampTz next_maintenance;
+	MemoryContext loop_context;
 
 	memcpy(&generation, MyBgworkerEntry->bgw_extra, sizeof(uint32));
 
@@ -79,9 +103,14 @@ zd_worker_main(Datum main_arg)
 		proc_exit(0);
 	}
 
-	loop_context = AllocSetContextCreate(TopMemoryContext,
-										 "corsa_zendesk worker loop",
+	worker_context = AllocSetContextCreate(TopMemoryContext, "corsa_zendesk worker",
+										   ALLOCSET_DEFAULT_SIZES);
+	loop_context = AllocSetContextCreate(TopMemoryContext, "corsa_zendesk worker loop",
 										 ALLOCSET_DEFAULT_SIZES);
+	engine = zdh_engine_create(worker_context);
+
+	/* rows this process writes come from Zendesk: they never queue pushes */
+	zd_store_sync_writes(true);
 
 	StartTransactionCommand();
 	ereport(LOG,
@@ -97,8 +126,11 @@ zd_worker_main(Datum main_arg)
 	for (;;)
 	{
 		TimestampTz now;
-		long		timeout_ms = ZD_EXTENSION_CHECK_MS;
+		TimestampTz next;
 		bool		woken;
+		bool		latch_set;
+		ListCell   *lc;
+		ZdHttpRequest *req;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -106,6 +138,7 @@ zd_worker_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+		MemoryContextSwitchTo(loop_context);
 
 		now = GetCurrentTimestamp();
 		woken = pg_atomic_exchange_u32(&my_slot->wake_requested, 0) != 0;
@@ -124,20 +157,269 @@ zd_worker_main(Datum main_arg)
 			last_extension_check = now;
 		}
 
+		if (woken || now >= next_reload)
+		{
+			zd_worker_guarded("reading the connections", worker_reload_connections, NULL);
+			next_reload = TimestampTzPlusMilliseconds(now, ZD_RELOAD_MS);
+		}
+
 		if (now >= next_maintenance)
 		{
 			zd_worker_guarded("maintenance", worker_maintenance, NULL);
 			next_maintenance = TimestampTzPlusMilliseconds(now, ZD_MAINTENANCE_MS);
 		}
 
-		MemoryContextReset(loop_context);
+		/* let every connection start what is due */
+		next = Min(next_reload, TimestampTzPlusMilliseconds(now, ZD_MAX_SLEEP_MS));
+		foreach(lc, connections)
+		{
+			ZdConnState *conn = (ZdConnState *) lfirst(lc);
+			TimestampTz due;
+
+			if (!conn->present)
+				continue;
+			due = zd_pull_step(conn, now);
+			if (due != 0)
+				next = Min(next, due);
+		}
+		worker_forget_connections();
 
 		pgstat_report_activity(STATE_IDLE, NULL);
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 timeout_ms,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		now = GetCurrentTimestamp();
+		req = zdh_wait(engine, next > now ? TimestampDifferenceMilliseconds(now, next) : 0,
+					   &latch_set);
+		if (req != NULL)
+			worker_dispatch(req);
+
+		MemoryContextReset(loop_context);
+	}
+}
+
+/*
+ * worker_dispatch
+ *		Hand a finished request to the task that started it, then free it.
+ */
+static void
+worker_dispatch(ZdHttpRequest *req)
+{
+	ZdRequestTag *tag = (ZdRequestTag *) req->caller_data;
+	ZdConnState *conn = tag->conn;
+
+	conn->in_flight--;
+	if (conn->present && conn->account != NULL)
+	{
+		switch (tag->task)
+		{
+			case ZD_TASK_PULL:
+				zd_pull_handle(conn, req, tag);
+				break;
+			case ZD_TASK_PUSH:
+				break;
+		}
+	}
+	MemoryContextDelete(tag->context);
+}
+
+/*
+ * zd_worker_start_request
+ *		Start a request for a connection's task.  The request and its answer
+ *		live in their own memory context until the task has handled them.
+ */
+ZdHttpRequest *
+zd_worker_start_request(ZdConnState *conn, ZdTaskKind task, int step, void *data,
+						ZdEndpointClass cls, const char *method, const char *path,
+						const char *body, const char *idempotency_key)
+{
+	MemoryContext context = AllocSetContextCreate(conn->context, "corsa_zendesk request",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldcxt = MemoryContextSwitchTo(context);
+	ZdRequestTag *tag = palloc0(sizeof(ZdRequestTag));
+	ZdHttpRequest *req;
+
+	tag->task = task;
+	tag->step = step;
+	tag->conn = conn;
+	tag->context = context;
+	tag->data = data;
+	req = zdapi_request(conn->account, method, path, body ? pstrdup(body) : NULL);
+	req->idempotency_key = idempotency_key ? pstrdup(idempotency_key) : NULL;
+	req->caller_data = tag;
+	zdh_start(engine, req);
+	MemoryContextSwitchTo(oldcxt);
+
+	zdapi_note_sent(conn->account, cls, GetCurrentTimestamp());
+	conn->in_flight++;
+	return req;
+}
+
+/* a zd_connections row, as read by worker_reload_connections */
+typedef struct ConnectionRow
+{
+	int32		id;
+	char	   *subdomain;
+	char	   *agent_email;
+	bytea	   *token;			/* sealed; NULL when disconnected */
+	bool		enabled;
+	TimestampTz updated_at;
+	TimestampTz next_poll_at;
+	bool		has_pending_run;
+} ConnectionRow;
+
+/* build a connection's account: decrypt its token (own transaction) */
+static void
+worker_build_account(void *arg)
+{
+	ConnectionRow *row = (ConnectionRow *) arg;
+	ZdConnState *conn = worker_connection(row->id);
+	char	   *plain;
+
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	plain = MemoryContextStrdup(oldcxt, zd_decrypt_secret(ZD_SECRET_API_TOKEN, row->token));
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(oldcxt);
+	conn->account = zdapi_account_create(conn->context, row->id, row->subdomain,
+										 row->agent_email, plain);
+	explicit_bzero(plain, strlen(plain));
+	conn->updated_at = row->updated_at;
+}
+
+/*
+ * worker_reload_connections
+ *		Bring the per-connection states in line with zd_connections: new
+ *		credentials rebuild the account, a disconnected account is dropped,
+ *		poll times and pending runs are refreshed.  A connection whose token
+ *		cannot be decrypted is logged and left without an account; the
+ *		others carry on.
+ */
+static void
+worker_reload_connections(void *arg)
+{
+	ListCell   *lc;
+	List	   *rows = NIL;
+	uint64		i;
+	MemoryContext callercxt = CurrentMemoryContext;
+	MemoryContext oldcxt;
+
+	zd_xact_begin("corsa_zendesk: reading connections");
+	zd_spi_exec_params(psprintf("SELECT c.id, c.subdomain, c.agent_email, c.api_token_enc, "
+								"c.enabled, c.updated_at, c.next_poll_at, "
+								"EXISTS (SELECT 1 FROM %s r WHERE r.connection_id = c.id "
+								"AND r.state IN ('queued', 'running')) "
+								"FROM %s c ORDER BY c.id",
+								zd_qualified("zd_sync_runs"), zd_qualified("zd_connections")),
+					   0, NULL, NULL, SPI_OK_SELECT);
+	oldcxt = MemoryContextSwitchTo(callercxt);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		ConnectionRow *row = palloc0(sizeof(ConnectionRow));
+		bool		isnull;
+		Datum		value;
+
+		row->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		row->subdomain = SPI_getvalue(tup, desc, 2);
+		row->agent_email = SPI_getvalue(tup, desc, 3);
+		value = SPI_getbinval(tup, desc, 4, &isnull);
+		row->token = isnull ? NULL : DatumGetByteaPCopy(value);
+		row->enabled = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull)) && row->token != NULL;
+		row->updated_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
+		value = SPI_getbinval(tup, desc, 7, &isnull);
+		row->next_poll_at = isnull ? 0 : DatumGetTimestampTz(value);
+		row->has_pending_run = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+		rows = lappend(rows, row);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	zd_xact_commit();
+
+	foreach(lc, connections)
+		((ZdConnState *) lfirst(lc))->present = false;
+
+	foreach(lc, rows)
+	{
+		ConnectionRow *row = (ConnectionRow *) lfirst(lc);
+		ZdConnState *conn = worker_connection(row->id);
+
+		conn->present = true;
+		conn->enabled = row->enabled;
+		conn->next_poll_at = row->next_poll_at;
+		conn->has_pending_run = row->has_pending_run;
+		if (conn->subdomain == NULL || strcmp(conn->subdomain, row->subdomain) != 0)
+			conn->subdomain = MemoryContextStrdup(conn->context, row->subdomain);
+
+		if (conn->account != NULL && (!conn->enabled || row->updated_at != conn->updated_at))
+		{
+			zdapi_account_destroy(conn->account);
+			conn->account = NULL;
+		}
+		if (!conn->enabled)
+			zd_pull_reset(conn);
+		else if (conn->account == NULL &&
+				 (row->updated_at != conn->updated_at ||
+				  GetCurrentTimestamp() >= conn->account_retry_at))
+		{
+			/* a failure is logged, and tried again a minute later */
+			conn->updated_at = row->updated_at;
+			if (!zd_worker_guarded(psprintf("decrypting the API token of %s", row->subdomain),
+								   worker_build_account, row))
+				conn->account_retry_at =
+					TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ZD_ACCOUNT_RETRY_MS);
+		}
+	}
+}
+
+/*
+ * worker_connection
+ *		The state of a connection, created on first sight.
+ */
+static ZdConnState *
+worker_connection(int32 id)
+{
+	ListCell   *lc;
+	ZdConnState *conn;
+	MemoryContext oldcxt;
+
+	foreach(lc, connections)
+	{
+		conn = (ZdConnState *) lfirst(lc);
+		if (conn->id == id)
+			return conn;
+	}
+	oldcxt = MemoryContextSwitchTo(worker_context);
+	conn = palloc0(sizeof(ZdConnState));
+	conn->id = id;
+	conn->context = AllocSetContextCreate(worker_context, "corsa_zendesk connection",
+										  ALLOCSET_DEFAULT_SIZES);
+	zd_pull_reset(conn);
+	connections = lappend(connections, conn);
+	MemoryContextSwitchTo(oldcxt);
+	return conn;
+}
+
+/*
+ * worker_forget_connections
+ *		Free the states of connections that are gone, once nothing of
+ *		theirs is in flight.
+ */
+static void
+worker_forget_connections(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, connections)
+	{
+		ZdConnState *conn = (ZdConnState *) lfirst(lc);
+
+		if (!conn->present && conn->in_flight == 0)
+		{
+			connections = foreach_delete_current(connections, lc);
+			if (conn->account)
+				zdapi_account_destroy(conn->account);
+			MemoryContextDelete(conn->context);
+			pfree(conn);
+		}
 	}
 }
 
@@ -204,32 +486,49 @@ worker_extension_present(void)
 {
 	bool		present;
 
+	MemoryContext oldcxt = CurrentMemoryContext;
+
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	present = OidIsValid(get_extension_oid(ZD_EXTENSION_NAME, true));
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(oldcxt);
 	return present;
 }
 
 /*
  * zd_worker_recover
- *		Runs once at start: runs a previous worker left "running" are marked
- *		failed, as pg_cron does after a restart.
+ *		Runs once at start.  Runs a previous worker left "running" are
+ *		resumed from their saved position (their pages were committed with
+ *		it), and the log says so.
  */
 void
 zd_worker_recover(void *arg)
 {
-	zd_xact_begin("recovering");
-	if (SPI_execute(psprintf("UPDATE %s SET state = 'failed', finished_at = now(), "
-							 "error = 'the worker stopped while the run was in progress' "
-							 "WHERE state = 'running'",
-							 zd_qualified("zd_sync_runs")),
-					false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not reset interrupted runs");
+	zd_xact_begin("corsa_zendesk: recovering");
+	zd_spi_exec_params(psprintf("SELECT r.id, r.kind, c.subdomain, r.connection_id FROM %s r "
+								"JOIN %s c ON c.id = r.connection_id WHERE r.state = 'running'",
+								zd_qualified("zd_sync_runs"), zd_qualified("zd_connections")),
+					   0, NULL, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
-		zd_log(ZD_LOG_WARNING, 0, 0, NULL,
-			   "%llu run(s) interrupted by a worker restart were marked failed",
-			   (unsigned long long) SPI_processed);
+	{
+		uint64		n = SPI_processed;
+		SPITupleTable *tuptable = SPI_tuptable;
+		uint64		i;
+
+		for (i = 0; i < n; i++)
+		{
+			HeapTuple	tup = tuptable->vals[i];
+			bool		isnull;
+
+			zd_log(ZD_LOG_WARNING,
+				   DatumGetInt32(SPI_getbinval(tup, tuptable->tupdesc, 4, &isnull)),
+				   DatumGetInt64(SPI_getbinval(tup, tuptable->tupdesc, 1, &isnull)), NULL,
+				   "%s of %s was interrupted by a restart; it resumes from its last saved page",
+				   SPI_getvalue(tup, tuptable->tupdesc, 2),
+				   SPI_getvalue(tup, tuptable->tupdesc, 3));
+		}
+	}
 	zd_xact_commit();
 }
 
@@ -240,33 +539,38 @@ zd_worker_recover(void *arg)
 static void
 worker_maintenance(void *arg)
 {
-	char	   *interval;
+	Datum		interval;
 
 	if (zd_log_retention <= 0)
 		return;
-	interval = psprintf("%d minutes", zd_log_retention);
+	interval = CStringGetTextDatum(psprintf("%d minutes", zd_log_retention));
 
-	zd_xact_begin("trimming the sync log");
+	zd_xact_begin("corsa_zendesk: trimming the sync log");
 	zd_spi_exec_params(psprintf("DELETE FROM %s WHERE logged_at < now() - $1::interval",
 								zd_qualified("zd_sync_log")),
-					   1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(interval)},
-					   SPI_OK_DELETE);
+					   1, (Oid[]) {TEXTOID}, &interval, SPI_OK_DELETE);
 	zd_spi_exec_params(psprintf("DELETE FROM %s WHERE state IN ('succeeded', 'failed') "
 								"AND finished_at < now() - $1::interval",
 								zd_qualified("zd_sync_runs")),
-					   1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(interval)},
-					   SPI_OK_DELETE);
+					   1, (Oid[]) {TEXTOID}, &interval, SPI_OK_DELETE);
 	zd_xact_commit();
 }
+
+/* the memory context to return to when the transaction ends */
+static MemoryContext xact_caller_context = NULL;
 
 /*
  * zd_xact_begin / zd_xact_commit
  *		The worker's transaction recipe (worker_spi): statement timestamp,
- *		transaction, SPI, snapshot, activity label; and back.
+ *		transaction, SPI, snapshot, activity label; and back, to the memory
+ *		context that was current before (a commit would otherwise leave
+ *		TopMemoryContext current, and the loop's allocations would pile up
+ *		there).
  */
 void
 zd_xact_begin(const char *activity)
 {
+	xact_caller_context = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -281,6 +585,7 @@ zd_xact_commit(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(xact_caller_context);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
@@ -334,7 +639,7 @@ zd_worker_log_failure(const char *task, const char *message)
 
 	PG_TRY();
 	{
-		zd_xact_begin("logging a failure");
+		zd_xact_begin("corsa_zendesk: logging a failure");
 		zd_log(ZD_LOG_ERROR, 0, 0, NULL, "%s failed: %s", task, message);
 		zd_xact_commit();
 	}

@@ -157,6 +157,288 @@ zdjson_bool(struct json_object *obj, const char *key, bool dflt)
 }
 
 /*
+ * zdjson_length, zdjson_at, zdjson_string_at
+ *		Array access that tolerates NULL and non-arrays (length 0).
+ */
+size_t
+zdjson_length(struct json_object *array)
+{
+	if (array == NULL || !json_object_is_type(array, json_type_array))
+		return 0;
+	return json_object_array_length(array);
+}
+
+struct json_object *
+zdjson_at(struct json_object *array, size_t i)
+{
+	if (i >= zdjson_length(array))
+		return NULL;
+	return json_object_array_get_idx(array, i);
+}
+
+const char *
+zdjson_string_at(struct json_object *array, size_t i)
+{
+	struct json_object *val = zdjson_at(array, i);
+
+	if (val == NULL || !json_object_is_type(val, json_type_string))
+		return NULL;
+	return json_object_get_string(val);
+}
+
+/*
+ * zdjson_text
+ *		The compact JSON text of a value (owned by the value).
+ */
+const char *
+zdjson_text(struct json_object *obj)
+{
+	return json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+										  JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+/*
+ * zdjson_path
+ *		obj[key1][key2][key3] (NULL keys end the path), or NULL.
+ */
+struct json_object *
+zdjson_path(struct json_object *obj, const char *key1, const char *key2,
+			const char *key3)
+{
+	obj = zdjson_get(obj, key1);
+	if (obj != NULL && key2 != NULL)
+		obj = zdjson_get(obj, key2);
+	if (obj != NULL && key3 != NULL)
+		obj = zdjson_get(obj, key3);
+	return obj;
+}
+
+/*
+ * zdjson_ticket
+ *		Map a ticket object.  False unless it is an object with an id.
+ */
+bool
+zdjson_ticket(struct json_object *obj, ZdJsonTicket *ticket)
+{
+	const char *rel;
+	struct json_object *tags;
+
+	memset(ticket, 0, sizeof(*ticket));
+	if (obj == NULL || !json_object_is_type(obj, json_type_object) ||
+		!zdjson_int64(obj, "id", &ticket->id))
+		return false;
+	ticket->object = obj;
+	ticket->has_generated_timestamp =
+		zdjson_int64(obj, "generated_timestamp", &ticket->generated_timestamp);
+	ticket->external_id = zdjson_string(obj, "external_id");
+	ticket->subject = zdjson_string(obj, "subject");
+	ticket->description = zdjson_string(obj, "description");
+	ticket->status = zdjson_string(obj, "status");
+	ticket->priority = zdjson_string(obj, "priority");
+	ticket->type = zdjson_string(obj, "type");
+	ticket->created_at = zdjson_string(obj, "created_at");
+	ticket->updated_at = zdjson_string(obj, "updated_at");
+	ticket->via_channel = zdjson_string(zdjson_get(obj, "via"), "channel");
+	ticket->has_requester_id = zdjson_int64(obj, "requester_id", &ticket->requester_id);
+
+	rel = zdjson_string(zdjson_path(obj, "via", "source", NULL), "rel");
+	if (rel != NULL && strcmp(rel, "follow_up") == 0)
+		ticket->has_followup_source =
+			zdjson_int64(zdjson_path(obj, "via", "source", "from"), "ticket_id",
+						 &ticket->followup_source_id);
+
+	tags = zdjson_get(obj, "tags");
+	ticket->tags = (tags != NULL && json_object_is_type(tags, json_type_array)) ? tags : NULL;
+	return true;
+}
+
+/*
+ * zdjson_comment
+ *		Map a comment object: REST ("public"), export child event
+ *		("public") or webhook event.comment ("is_public", author.id).
+ */
+bool
+zdjson_comment(struct json_object *obj, ZdJsonComment *comment)
+{
+	struct json_object *author;
+
+	memset(comment, 0, sizeof(*comment));
+	if (obj == NULL || !json_object_is_type(obj, json_type_object) ||
+		!zdjson_int64(obj, "id", &comment->id))
+		return false;
+	comment->object = obj;
+	comment->has_author_id = zdjson_int64(obj, "author_id", &comment->author_id);
+	author = zdjson_get(obj, "author");
+	if (!comment->has_author_id && author != NULL)
+		comment->has_author_id = zdjson_int64(author, "id", &comment->author_id);
+	comment->has_audit_id = zdjson_int64(obj, "audit_id", &comment->audit_id);
+	(void) zdjson_int64(obj, "ticket_id", &comment->ticket_id);
+	comment->body = zdjson_string(obj, "body");
+	if (comment->body == NULL)
+		comment->body = zdjson_string(obj, "plain_body");
+	comment->html_body = zdjson_string(obj, "html_body");
+	comment->created_at = zdjson_string(obj, "created_at");
+	if (zdjson_get(obj, "public") != NULL)
+		comment->is_public = zdjson_bool(obj, "public", true);
+	else
+		comment->is_public = zdjson_bool(obj, "is_public", true);
+	return true;
+}
+
+/*
+ * zdjson_ticket_page
+ *		Map a page of /api/v2/incremental/tickets/cursor.
+ */
+bool
+zdjson_ticket_page(struct json_object *root, ZdJsonTicketPage *page)
+{
+	struct json_object *users;
+
+	memset(page, 0, sizeof(*page));
+	page->tickets = zdjson_get(root, "tickets");
+	if (page->tickets == NULL || !json_object_is_type(page->tickets, json_type_array))
+		return false;
+	users = zdjson_get(root, "users");
+	page->users = (users != NULL && json_object_is_type(users, json_type_array)) ? users : NULL;
+	page->after_cursor = zdjson_string(root, "after_cursor");
+	page->end_of_stream = zdjson_bool(root, "end_of_stream", false);
+	return true;
+}
+
+/*
+ * zdjson_event_page
+ *		Map a page of /api/v2/incremental/ticket_events.
+ */
+bool
+zdjson_event_page(struct json_object *root, ZdJsonEventPage *page)
+{
+	memset(page, 0, sizeof(*page));
+	page->events = zdjson_get(root, "ticket_events");
+	if (page->events == NULL || !json_object_is_type(page->events, json_type_array))
+		return false;
+	page->has_end_time = zdjson_int64(root, "end_time", &page->end_time);
+	page->end_of_stream = zdjson_bool(root, "end_of_stream", false);
+	return true;
+}
+
+/*
+ * zdjson_event_comments
+ *		The comments among an exported audit's child events (present with
+ *		include=comment_events), up to max; their ticket id comes from the
+ *		parent, and so does the time when a child lacks it.  Returns how
+ *		many were found (possibly more than max: the caller may retry).
+ */
+int
+zdjson_event_comments(struct json_object *event, ZdJsonComment *out, int max)
+{
+	struct json_object *children = zdjson_get(event, "child_events");
+	int64_t		ticket_id = 0;
+	int64_t		audit_id = 0;
+	bool		has_audit = zdjson_int64(event, "id", &audit_id);
+	const char *created_at = zdjson_string(event, "created_at");
+	int			found = 0;
+	size_t		i;
+
+	(void) zdjson_int64(event, "ticket_id", &ticket_id);
+	for (i = 0; i < zdjson_length(children); i++)
+	{
+		struct json_object *child = zdjson_at(children, i);
+		const char *type = zdjson_string(child, "event_type");
+		ZdJsonComment comment;
+
+		if (type == NULL)
+			type = zdjson_string(child, "type");
+		if (type == NULL || strcmp(type, "Comment") != 0 ||
+			!zdjson_comment(child, &comment))
+			continue;
+		if (found < max)
+		{
+			comment.ticket_id = ticket_id;
+			if (!comment.has_audit_id && has_audit)
+			{
+				comment.has_audit_id = true;
+				comment.audit_id = audit_id;
+			}
+			if (comment.created_at == NULL)
+				comment.created_at = created_at;
+			out[found] = comment;
+		}
+		found++;
+	}
+	return found;
+}
+
+/*
+ * zdjson_list_page
+ *		Map a cursor-paginated list response: root[key] plus meta.
+ */
+bool
+zdjson_list_page(struct json_object *root, const char *key, ZdJsonListPage *page)
+{
+	struct json_object *meta = zdjson_get(root, "meta");
+
+	memset(page, 0, sizeof(*page));
+	page->items = zdjson_get(root, key);
+	if (page->items == NULL || !json_object_is_type(page->items, json_type_array))
+		return false;
+	page->has_more = zdjson_bool(meta, "has_more", false);
+	page->after_cursor = zdjson_string(meta, "after_cursor");
+	return true;
+}
+
+/*
+ * zdjson_deleted_ticket
+ *		Map an entry of /api/v2/deleted_tickets.
+ */
+bool
+zdjson_deleted_ticket(struct json_object *obj, ZdJsonDeletedTicket *del)
+{
+	struct json_object *actor;
+
+	memset(del, 0, sizeof(*del));
+	if (!zdjson_int64(obj, "id", &del->id))
+		return false;
+	del->deleted_at = zdjson_string(obj, "deleted_at");
+	del->previous_state = zdjson_string(obj, "previous_state");
+	actor = zdjson_get(obj, "actor");
+	del->has_actor_id = zdjson_int64(actor, "id", &del->actor_id);
+	del->actor_name = zdjson_string(actor, "name");
+	return true;
+}
+
+/*
+ * zdjson_audit_comment
+ *		The comment a ticket create or update added: the audit event of type
+ *		Comment in {"ticket": ..., "audit": {"events": [...]}}.
+ */
+bool
+zdjson_audit_comment(struct json_object *root, ZdJsonComment *comment)
+{
+	struct json_object *audit = zdjson_get(root, "audit");
+	struct json_object *events = zdjson_get(audit, "events");
+	int64_t		ticket_id = 0;
+	size_t		i;
+
+	(void) zdjson_int64(audit, "ticket_id", &ticket_id);
+	for (i = 0; i < zdjson_length(events); i++)
+	{
+		struct json_object *ev = zdjson_at(events, i);
+		const char *type = zdjson_string(ev, "type");
+
+		if (type != NULL && strcmp(type, "Comment") == 0 && zdjson_comment(ev, comment))
+		{
+			comment->ticket_id = ticket_id;
+			if (comment->created_at == NULL)
+				comment->created_at = zdjson_string(audit, "created_at");
+			if (!comment->has_audit_id)
+				comment->has_audit_id = zdjson_int64(audit, "id", &comment->audit_id);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * zdjson_user
  *		Map a user object.  False when obj is not an object.
  */

@@ -34,12 +34,100 @@ typedef struct ZdJsonUser
 	bool		suspended;
 } ZdJsonUser;
 
+/* A ticket (REST shape; also the "detail" of webhook events). */
+typedef struct ZdJsonTicket
+{
+	int64_t		id;
+	bool		has_generated_timestamp;
+	int64_t		generated_timestamp;	/* epoch seconds */
+	const char *external_id;
+	const char *subject;
+	const char *description;
+	const char *status;			/* as given: "open" (REST) or "OPEN" (webhook) */
+	const char *priority;
+	const char *type;
+	const char *created_at;
+	const char *updated_at;
+	const char *via_channel;
+	bool		has_requester_id;
+	int64_t		requester_id;
+	bool		has_followup_source;	/* via.source.rel = follow_up */
+	int64_t		followup_source_id;
+	struct json_object *tags;	/* array of strings, or NULL */
+	struct json_object *object; /* the ticket object itself */
+} ZdJsonTicket;
+
+/* A comment, from a REST list, an audit, the ticket-event export or a
+ * webhook. */
+typedef struct ZdJsonComment
+{
+	int64_t		id;
+	int64_t		ticket_id;		/* 0 when the source does not say */
+	bool		has_author_id;
+	int64_t		author_id;
+	bool		has_audit_id;
+	int64_t		audit_id;
+	const char *body;
+	const char *html_body;
+	const char *created_at;
+	bool		is_public;
+	struct json_object *object;
+} ZdJsonComment;
+
+/* One page of the cursor-based incremental ticket export. */
+typedef struct ZdJsonTicketPage
+{
+	struct json_object *tickets;	/* array */
+	struct json_object *users;	/* sideloaded users, array or NULL */
+	const char *after_cursor;
+	bool		end_of_stream;
+} ZdJsonTicketPage;
+
+/* One page of the time-based incremental ticket-event export. */
+typedef struct ZdJsonEventPage
+{
+	struct json_object *events; /* array */
+	bool		has_end_time;
+	int64_t		end_time;
+	bool		end_of_stream;
+} ZdJsonEventPage;
+
+/* An entry of /api/v2/deleted_tickets. */
+typedef struct ZdJsonDeletedTicket
+{
+	int64_t		id;
+	const char *deleted_at;
+	const char *previous_state;
+	bool		has_actor_id;
+	int64_t		actor_id;
+	const char *actor_name;
+} ZdJsonDeletedTicket;
+
+/* A cursor-paginated list (meta.has_more, meta.after_cursor). */
+typedef struct ZdJsonListPage
+{
+	struct json_object *items;	/* array */
+	bool		has_more;
+	const char *after_cursor;
+} ZdJsonListPage;
+
 extern struct json_object *zdjson_parse(const char *text, size_t len,
 										const char **error);
 extern void zdjson_free(struct json_object *root);
 
 extern bool zdjson_user(struct json_object *obj, ZdJsonUser *user);
 extern bool zdjson_user_response(struct json_object *root, ZdJsonUser *user);
+
+extern bool zdjson_ticket(struct json_object *obj, ZdJsonTicket *ticket);
+extern bool zdjson_comment(struct json_object *obj, ZdJsonComment *comment);
+extern bool zdjson_ticket_page(struct json_object *root, ZdJsonTicketPage *page);
+extern bool zdjson_event_page(struct json_object *root, ZdJsonEventPage *page);
+extern int	zdjson_event_comments(struct json_object *event, ZdJsonComment *out,
+								  int max);
+extern bool zdjson_list_page(struct json_object *root, const char *key,
+							 ZdJsonListPage *page);
+extern bool zdjson_deleted_ticket(struct json_object *obj, ZdJsonDeletedTicket *del);
+extern bool zdjson_audit_comment(struct json_object *root, ZdJsonComment *comment);
 
 extern void zdjson_error_summary(const char *body, size_t len,
 								 char *out, size_t outlen);
@@ -49,5 +137,11 @@ extern struct json_object *zdjson_get(struct json_object *obj, const char *key);
 extern const char *zdjson_string(struct json_object *obj, const char *key);
 extern bool zdjson_int64(struct json_object *obj, const char *key, int64_t *out);
 extern bool zdjson_bool(struct json_object *obj, const char *key, bool dflt);
+extern size_t zdjson_length(struct json_object *array);
+extern struct json_object *zdjson_at(struct json_object *array, size_t i);
+extern const char *zdjson_string_at(struct json_object *array, size_t i);
+extern const char *zdjson_text(struct json_object *obj);
+extern struct json_object *zdjson_path(struct json_object *obj, const char *key1,
+									   const char *key2, const char *key3);
 
 #endif							/* ZD_JSON_H */

@@ -1,0 +1,633 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.c
+ *		Writing mapped Zendesk objects (zd_json.c) into the tables: users,
+ *		tickets, comments and deletion details.  Each call is one set-based
+ *		statement over arrays (one per column), so a page of 1000 tickets
+ *		costs one statement, and a webhook's single ticket uses the same
+ *		code.
+ *
+ * Rules kept here, for every path (export, webhook, push response):
+ *  - rows are keyed by Zendesk ids; an object seen twice is one row;
+ *  - a state older than (or as old as) the stored one is never applied
+ *    (zd_tickets.source_version); a placeholder row (source_version NULL)
+ *    takes any state;
+ *  - a deleted ticket keeps its row, its replies and its content: a
+ *    deleted (or scrubbed) state only sets the deletion columns; a state
+ *    that is not deleted clears them (restore);
+ *  - a comment whose ticket is not known yet creates a placeholder ticket,
+ *    which the next ticket state fills in;
+ *  - rows written here never queue pushes (zd_store_sync_writes).
+ *
+ * Runs in the caller's transaction, connected to SPI by the caller or not.
+ *
+ * src/store.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "corsa_zendesk.h"
+
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "store.h"
+
+/* set while this backend writes rows on behalf of the sync */
+static bool sync_writing = false;
+
+/*
+ * zd_store_sync_writes
+ *		Mark (or unmark) this process as writing on behalf of the sync; the
+ *		push triggers then leave the rows alone.  The worker keeps it on.
+ */
+void
+zd_store_sync_writes(bool on)
+{
+	sync_writing = on;
+}
+
+bool
+zd_store_is_sync_writing(void)
+{
+	return sync_writing;
+}
+
+/*
+ * zd_version_from_generated
+ *		The version of an exported ticket state.  generated_timestamp has
+ *		whole seconds and the export leaves out the last minute, so the
+ *		state holds every change made up to the end of that second.
+ */
+TimestampTz
+zd_version_from_generated(int64 generated_timestamp)
+{
+	return time_t_to_timestamptz((pg_time_t) generated_timestamp + 1) - 1;
+}
+
+const char *
+zd_seen_by_name(ZdSeenBy seen_by)
+{
+	switch (seen_by)
+	{
+		case ZD_SEEN_BY_POLL:
+			return "poll";
+		case ZD_SEEN_BY_WEBHOOK:
+			return "webhook";
+		case ZD_SEEN_BY_PUSH:
+			return "poll";		/* a push response is read like an export */
+	}
+	return "poll";
+}
+
+/* ---- column arrays ---- */
+
+typedef struct Column
+{
+	ArrayBuildState *state;
+	Oid			type;
+} Column;
+
+static void
+col_init(Column *col, Oid type)
+{
+	col->type = type;
+	col->state = initArrayResult(type, CurrentMemoryContext, false);
+}
+
+static void
+col_add(Column *col, Datum value, bool isnull)
+{
+	col->state = accumArrayResult(col->state, value, isnull, col->type,
+								  CurrentMemoryContext);
+}
+
+static void
+col_text(Column *col, const char *value)
+{
+	col_add(col, value ? CStringGetTextDatum(value) : (Datum) 0, value == NULL);
+}
+
+static void
+col_int8(Column *col, bool present, int64 value)
+{
+	col_add(col, Int64GetDatum(value), !present);
+}
+
+static Datum
+col_done(Column *col)
+{
+	return makeArrayResult(col->state, CurrentMemoryContext);
+}
+
+/* lower-cased copy of an enum value when it is one of the allowed ones */
+static const char *
+enum_value(const char *value, const char *const *allowed)
+{
+	char		lower[32];
+	int			i;
+
+	if (value == NULL || strlen(value) >= sizeof(lower))
+		return NULL;
+	for (i = 0; value[i]; i++)
+		lower[i] = pg_ascii_tolower((unsigned char) value[i]);
+	lower[i] = '\0';
+	for (i = 0; allowed[i] != NULL; i++)
+	{
+		if (strcmp(lower, allowed[i]) == 0)
+			return allowed[i];
+	}
+	return NULL;
+}
+
+static const char *const ticket_statuses[] =
+{"new", "open", "pending", "hold", "solved", "closed", NULL};
+static const char *const ticket_priorities[] = {"urgent", "high", "normal", "low", NULL};
+static const char *const ticket_types[] = {"problem", "incident", "question", "task", NULL};
+
+/* ---- users ---- */
+
+static char *
+users_sql(void)
+{
+	return psprintf("INSERT INTO %s AS u (connection_id, zendesk_id, email, name, role) "
+					"SELECT DISTINCT ON (x.id) $1, x.id, x.email, x.name, x.role "
+					"FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[]) "
+					"AS x(id, email, name, role) ORDER BY x.id "
+					"ON CONFLICT (connection_id, zendesk_id) DO UPDATE SET "
+					"email = EXCLUDED.email, name = EXCLUDED.name, role = EXCLUDED.role, "
+					"updated_at = now() "
+					"WHERE (u.email, u.name, u.role) IS DISTINCT FROM "
+					"(EXCLUDED.email, EXCLUDED.name, EXCLUDED.role)",
+					zd_qualified("zd_users"));
+}
+
+/*
+ * zd_store_users
+ *		Remember users (an array of user objects, e.g. a sideload).
+ */
+void
+zd_store_users(int32 connection_id, struct json_object *users)
+{
+	size_t		n = zdjson_length(users);
+	Column		ids,
+				emails,
+				names,
+				roles;
+	Datum		values[5];
+	size_t		i;
+	Oid			types[5] = {INT4OID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+
+	if (n == 0)
+		return;
+	col_init(&ids, INT8OID);
+	col_init(&emails, TEXTOID);
+	col_init(&names, TEXTOID);
+	col_init(&roles, TEXTOID);
+	for (i = 0; i < n; i++)
+	{
+		ZdJsonUser	user;
+
+		if (!zdjson_user(zdjson_at(users, i), &user) || !user.has_id)
+			continue;
+		col_int8(&ids, true, user.id);
+		col_text(&emails, user.email);
+		col_text(&names, user.name);
+		col_text(&roles, user.role);
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	values[0] = Int32GetDatum(connection_id);
+	values[1] = col_done(&ids);
+	values[2] = col_done(&emails);
+	values[3] = col_done(&names);
+	values[4] = col_done(&roles);
+	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_UPSERT_USERS, users_sql, 5, types),
+					values, NULL, SPI_OK_INSERT);
+	SPI_finish();
+}
+
+/* ---- tickets ---- */
+
+static char *
+tickets_sql(void)
+{
+	const char *tickets = zd_qualified("zd_tickets");
+	const char *users = zd_qualified("zd_users");
+
+	/* "kept": a deleted state arrives for a row whose content we know */
+#define KEPT "(EXCLUDED.deleted_at IS NOT NULL AND t.source_version IS NOT NULL)"
+	return psprintf(
+					"WITH input AS ("
+					" SELECT DISTINCT ON (x.zid) x.* FROM unnest($2::int8[], $3::text[], $4::int8[],"
+					" $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"
+					" $11::text[], $12::text[], $13::timestamptz[], $14::bool[], $15::text[],"
+					" $16::timestamptz[], $17::int8[], $18::text[], $19::int8[], $20::int8[])"
+					" AS x(zid, external_id, requester_id, subject, description, status, priority,"
+					" ticket_type, tags, created_at, updated_at, version, deleted, deletion_kind,"
+					" deleted_at, deleted_by, raw, merged_into, followup_source)"
+					" ORDER BY x.zid, x.version DESC),"
+					" before AS ("
+					" SELECT b.zendesk_id, b.deleted_at IS NOT NULL AS was_deleted,"
+					" b.zendesk_updated_at, b.source_version FROM %s b"
+					" WHERE b.connection_id = $1 AND b.zendesk_id IN (SELECT zid FROM input)),"
+					" written AS ("
+					" INSERT INTO %s AS t (connection_id, zendesk_id, external_id,"
+					" requester_zendesk_id, requester_email, requester_name, subject, description,"
+					" status, priority, ticket_type, tags, origin, sync_state, deleted_at,"
+					" deletion_kind, deleted_by_zendesk_id, deletion_seen_by,"
+					" merged_into_zendesk_id, followup_of_ticket_id, zendesk_created_at,"
+					" zendesk_updated_at, source_version, raw)"
+					" SELECT $1, x.zid, x.external_id, x.requester_id, u.email, u.name, x.subject,"
+					" x.description, coalesce(x.status, 'new'), x.priority, x.ticket_type,"
+					" ARRAY(SELECT jsonb_array_elements_text(x.tags::jsonb)), 'zendesk', 'synced',"
+					" CASE WHEN x.deleted THEN coalesce(x.deleted_at, x.version) END,"
+					" CASE WHEN x.deleted THEN coalesce(x.deletion_kind, 'soft') END,"
+					" x.deleted_by, CASE WHEN x.deleted THEN $21 END, x.merged_into,"
+					" (SELECT f.id FROM %s f WHERE f.connection_id = $1"
+					" AND f.zendesk_id = x.followup_source),"
+					" x.created_at::timestamptz, x.updated_at::timestamptz, x.version, x.raw::jsonb"
+					" FROM input x LEFT JOIN %s u ON u.connection_id = $1"
+					" AND u.zendesk_id = x.requester_id"
+					" ON CONFLICT (connection_id, zendesk_id) DO UPDATE SET"
+					" external_id = CASE WHEN " KEPT " THEN t.external_id ELSE EXCLUDED.external_id END,"
+					" requester_zendesk_id = CASE WHEN " KEPT " THEN t.requester_zendesk_id"
+					" ELSE EXCLUDED.requester_zendesk_id END,"
+					" requester_email = CASE WHEN " KEPT " THEN t.requester_email"
+					" ELSE coalesce(EXCLUDED.requester_email, CASE WHEN"
+					" EXCLUDED.requester_zendesk_id = t.requester_zendesk_id"
+					" THEN t.requester_email END) END,"
+					" requester_name = CASE WHEN " KEPT " THEN t.requester_name"
+					" ELSE coalesce(EXCLUDED.requester_name, CASE WHEN"
+					" EXCLUDED.requester_zendesk_id = t.requester_zendesk_id"
+					" THEN t.requester_name END) END,"
+					" subject = CASE WHEN " KEPT " THEN t.subject ELSE EXCLUDED.subject END,"
+					" description = CASE WHEN " KEPT " THEN t.description"
+					" ELSE coalesce(EXCLUDED.description, t.description) END,"
+					" status = CASE WHEN " KEPT " THEN t.status ELSE EXCLUDED.status END,"
+					" priority = CASE WHEN " KEPT " THEN t.priority ELSE EXCLUDED.priority END,"
+					" ticket_type = CASE WHEN " KEPT " THEN t.ticket_type ELSE EXCLUDED.ticket_type END,"
+					" tags = CASE WHEN " KEPT " THEN t.tags ELSE EXCLUDED.tags END,"
+					" deleted_at = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
+					" ELSE coalesce(t.deleted_at, EXCLUDED.deleted_at) END,"
+					" deletion_kind = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
+					" WHEN EXCLUDED.deletion_kind IN ('permanent', 'spam') THEN EXCLUDED.deletion_kind"
+					" ELSE coalesce(t.deletion_kind, EXCLUDED.deletion_kind) END,"
+					" deleted_by_zendesk_id = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
+					" ELSE coalesce(EXCLUDED.deleted_by_zendesk_id, t.deleted_by_zendesk_id) END,"
+					" deleted_by_name = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
+					" ELSE t.deleted_by_name END,"
+					" deleted_previous_status = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
+					" WHEN t.deleted_at IS NOT NULL THEN t.deleted_previous_status"
+					" WHEN t.source_version IS NOT NULL THEN t.status END,"
+					" deletion_seen_by = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
+					" ELSE coalesce(t.deletion_seen_by, EXCLUDED.deletion_seen_by) END,"
+					" merged_into_zendesk_id = coalesce(EXCLUDED.merged_into_zendesk_id,"
+					" t.merged_into_zendesk_id),"
+					" followup_of_ticket_id = coalesce(t.followup_of_ticket_id,"
+					" EXCLUDED.followup_of_ticket_id),"
+					" zendesk_created_at = coalesce(EXCLUDED.zendesk_created_at, t.zendesk_created_at),"
+					" zendesk_updated_at = greatest(EXCLUDED.zendesk_updated_at, t.zendesk_updated_at),"
+					" source_version = EXCLUDED.source_version,"
+					" raw = CASE WHEN " KEPT " THEN t.raw ELSE EXCLUDED.raw END,"
+					" updated_at = now()"
+					" WHERE t.source_version IS NULL OR t.source_version < EXCLUDED.source_version"
+					" RETURNING t.zendesk_id, t.deleted_at IS NOT NULL AS is_deleted,"
+					" t.zendesk_updated_at AS updated, (t.xmax = 0) AS inserted)"
+					" SELECT count(*), count(*) FILTER (WHERE w.inserted),"
+					" count(*) FILTER (WHERE w.is_deleted AND NOT coalesce(b.was_deleted, false)),"
+					" count(*) FILTER (WHERE b.zendesk_id IS NULL OR b.source_version IS NULL"
+					" OR w.updated IS DISTINCT FROM b.zendesk_updated_at"
+					" OR w.is_deleted <> b.was_deleted)"
+					" FROM written w LEFT JOIN before b ON b.zendesk_id = w.zendesk_id",
+					tickets, tickets, tickets, users);
+#undef KEPT
+}
+
+/*
+ * zd_store_tickets
+ *		Write ticket states (newer ones win) and match their clients.
+ *		counts (may be NULL) accumulates what happened.
+ */
+void
+zd_store_tickets(int32 connection_id, ZdTicketWrite *tickets, int n,
+				 ZdSeenBy seen_by, ZdStoreCounts *counts)
+{
+	Column		c[19];
+	Oid			elem[19] = {INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TEXTOID,
+	TIMESTAMPTZOID, INT8OID, TEXTOID, INT8OID, INT8OID};
+	Oid			types[21];
+	Datum		values[21];
+	int64	   *zendesk_ids;
+	int			i;
+
+	if (n <= 0)
+		return;
+
+	zendesk_ids = palloc(sizeof(int64) * n);
+	for (i = 0; i < 19; i++)
+		col_init(&c[i], elem[i]);
+	for (i = 0; i < n; i++)
+	{
+		ZdTicketWrite *w = &tickets[i];
+		ZdJsonTicket *t = &w->ticket;
+
+		zendesk_ids[i] = t->id;
+		col_int8(&c[0], true, t->id);
+		col_text(&c[1], t->external_id);
+		col_int8(&c[2], t->has_requester_id, t->requester_id);
+		col_text(&c[3], t->subject);
+		col_text(&c[4], t->description);
+		col_text(&c[5], w->deleted ? NULL : enum_value(t->status, ticket_statuses));
+		col_text(&c[6], enum_value(t->priority, ticket_priorities));
+		col_text(&c[7], enum_value(t->type, ticket_types));
+		col_text(&c[8], t->tags ? zdjson_text(t->tags) : NULL);
+		col_text(&c[9], t->created_at);
+		col_text(&c[10], t->updated_at);
+		col_add(&c[11], TimestampTzGetDatum(w->version), false);
+		col_add(&c[12], BoolGetDatum(w->deleted), false);
+		col_text(&c[13], w->deleted ? w->deletion_kind : NULL);
+		col_add(&c[14], TimestampTzGetDatum(w->deleted_at), !w->deleted || w->deleted_at == 0);
+		col_int8(&c[15], w->deleted && w->has_deleted_by, w->deleted_by);
+		col_text(&c[16], t->object ? zdjson_text(t->object) : NULL);
+		col_int8(&c[17], w->has_merged_into, w->merged_into);
+		col_int8(&c[18], t->has_followup_source, t->followup_source_id);
+	}
+
+	types[0] = INT4OID;
+	values[0] = Int32GetDatum(connection_id);
+	for (i = 0; i < 19; i++)
+	{
+		types[i + 1] = get_array_type(elem[i]);
+		values[i + 1] = col_done(&c[i]);
+	}
+	types[20] = TEXTOID;
+	values[20] = CStringGetTextDatum(zd_seen_by_name(seen_by));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_UPSERT_TICKETS, tickets_sql, 21, types),
+					values, NULL, SPI_OK_SELECT);
+	if (counts != NULL && SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		counts->tickets += DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		counts->tickets_new += DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		counts->deletions += DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		counts->changes += DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+	}
+	SPI_finish();
+
+	zd_store_match_clients(connection_id, zendesk_ids, n);
+}
+
+/*
+ * zd_store_match_clients
+ *		Match the clients of the tickets with these Zendesk ids.
+ */
+void
+zd_store_match_clients(int32 connection_id, const int64 *zendesk_ids, int n)
+{
+	Column		ids;
+	int			i;
+
+	if (n <= 0)
+		return;
+	col_init(&ids, INT8OID);
+	for (i = 0; i < n; i++)
+		col_int8(&ids, true, zendesk_ids[i]);
+	(void) zd_match_clients("tk.connection_id = $1 AND tk.zendesk_id = ANY($2)",
+							2, (Oid[]) {INT4OID, INT8ARRAYOID},
+							(Datum[]) {Int32GetDatum(connection_id), col_done(&ids)},
+							false);
+}
+
+/* ---- comments ---- */
+
+static char *
+placeholders_sql(void)
+{
+	/* $3: the comments' ticket ids (same arguments as comments_sql) */
+	return psprintf("INSERT INTO %s (connection_id, zendesk_id, origin, sync_state) "
+					"SELECT DISTINCT $1, z, 'zendesk', 'synced' FROM unnest($3::int8[]) z "
+					"WHERE z IS NOT NULL "
+					"ON CONFLICT (connection_id, zendesk_id) DO NOTHING",
+					zd_qualified("zd_tickets"));
+}
+
+static char *
+comments_sql(void)
+{
+	return psprintf("WITH input AS ("
+					" SELECT DISTINCT ON (x.cid) x.* FROM unnest($2::int8[], $3::int8[], $4::int8[],"
+					" $5::int8[], $6::text[], $7::text[], $8::bool[], $9::text[], $10::text[])"
+					" AS x(cid, tzid, author, audit, body, html, pub, created, raw) ORDER BY x.cid)"
+					" INSERT INTO %s AS r (ticket_id, connection_id, zendesk_comment_id,"
+					" zendesk_audit_id, author_zendesk_id, author_email, author_name, body, html_body,"
+					" public, origin, sync_state, zendesk_created_at, raw)"
+					" SELECT t.id, $1, x.cid, x.audit, x.author, u.email, u.name, x.body, x.html,"
+					" x.pub, 'zendesk', 'synced', x.created::timestamptz, x.raw::jsonb"
+					" FROM input x JOIN %s t ON t.connection_id = $1 AND t.zendesk_id = x.tzid"
+					" LEFT JOIN %s u ON u.connection_id = $1 AND u.zendesk_id = x.author"
+					" ON CONFLICT (connection_id, zendesk_comment_id) DO UPDATE SET"
+					" author_email = coalesce(r.author_email, EXCLUDED.author_email),"
+					" author_name = coalesce(r.author_name, EXCLUDED.author_name),"
+					" author_zendesk_id = coalesce(r.author_zendesk_id, EXCLUDED.author_zendesk_id),"
+					" zendesk_audit_id = coalesce(r.zendesk_audit_id, EXCLUDED.zendesk_audit_id),"
+					" html_body = coalesce(r.html_body, EXCLUDED.html_body),"
+					" zendesk_created_at = coalesce(r.zendesk_created_at, EXCLUDED.zendesk_created_at),"
+					" updated_at = now()"
+					" WHERE (r.author_email IS NULL AND EXCLUDED.author_email IS NOT NULL)"
+					" OR (r.html_body IS NULL AND EXCLUDED.html_body IS NOT NULL)"
+					" OR (r.zendesk_created_at IS NULL AND EXCLUDED.zendesk_created_at IS NOT NULL)"
+					" RETURNING (r.xmax = 0) AS inserted",
+					zd_qualified("zd_replies"), zd_qualified("zd_tickets"),
+					zd_qualified("zd_users"));
+}
+
+/*
+ * zd_store_comments
+ *		Record comments (each once, whatever the order they arrive in).  A
+ *		comment never changes a ticket's state; its ticket is created as a
+ *		placeholder when unknown.
+ */
+void
+zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
+				  ZdStoreCounts *counts)
+{
+	Column		c[9];
+	Oid			elem[9] = {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID,
+	TEXTOID, TEXTOID};
+	Oid			types[10];
+	Datum		values[10];
+	int			i;
+	uint64		k;
+
+	if (n <= 0)
+		return;
+	for (i = 0; i < 9; i++)
+		col_init(&c[i], elem[i]);
+	for (i = 0; i < n; i++)
+	{
+		ZdJsonComment *cm = &comments[i];
+
+		col_int8(&c[0], true, cm->id);
+		col_int8(&c[1], cm->ticket_id != 0, cm->ticket_id);
+		col_int8(&c[2], cm->has_author_id, cm->author_id);
+		col_int8(&c[3], cm->has_audit_id, cm->audit_id);
+		col_text(&c[4], cm->body);
+		col_text(&c[5], cm->html_body);
+		col_add(&c[6], BoolGetDatum(cm->is_public), false);
+		col_text(&c[7], cm->created_at);
+		col_text(&c[8], cm->object ? zdjson_text(cm->object) : NULL);
+	}
+	types[0] = INT4OID;
+	values[0] = Int32GetDatum(connection_id);
+	for (i = 0; i < 9; i++)
+	{
+		types[i + 1] = get_array_type(elem[i]);
+		values[i + 1] = col_done(&c[i]);
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* tickets first, in their own statement, so the insert below sees them */
+	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_TICKET_PLACEHOLDERS, placeholders_sql, 3, types),
+					values, NULL, SPI_OK_INSERT);
+	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_INSERT_COMMENTS, comments_sql, 10, types),
+					values, NULL, SPI_OK_INSERT_RETURNING);
+	if (counts != NULL)
+	{
+		for (k = 0; k < SPI_processed; k++)
+		{
+			bool		isnull;
+
+			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc,
+										   1, &isnull)))
+			{
+				counts->replies++;
+				counts->changes++;
+			}
+		}
+	}
+	SPI_finish();
+}
+
+/* ---- deletion details ---- */
+
+static char *
+deletion_sql(void)
+{
+	return psprintf("UPDATE %s t SET"
+					" deleted_by_zendesk_id = coalesce(x.actor, t.deleted_by_zendesk_id),"
+					" deleted_by_name = coalesce(x.actor_name, t.deleted_by_name),"
+					" deleted_at = coalesce(x.deleted_at::timestamptz, t.deleted_at),"
+					" deleted_previous_status = coalesce(t.deleted_previous_status, x.prev),"
+					" status = CASE WHEN t.deleted_previous_status IS NULL AND x.prev IN"
+					" ('new', 'open', 'pending', 'hold', 'solved', 'closed') THEN x.prev"
+					" ELSE t.status END,"
+					" updated_at = now()"
+					" FROM unnest($2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[])"
+					" AS x(zid, actor, actor_name, deleted_at, prev)"
+					" WHERE t.connection_id = $1 AND t.zendesk_id = x.zid"
+					" AND t.deleted_at IS NOT NULL",
+					zd_qualified("zd_tickets"));
+}
+
+/*
+ * zd_store_deletion_details
+ *		Who deleted which ticket, when, and its status before, from
+ *		/api/v2/deleted_tickets (for tickets we hold as deleted).
+ */
+void
+zd_store_deletion_details(int32 connection_id, ZdJsonDeletedTicket *entries, int n)
+{
+	Column		c[5];
+	Oid			elem[5] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Oid			types[6];
+	Datum		values[6];
+	int			i;
+
+	if (n <= 0)
+		return;
+	for (i = 0; i < 5; i++)
+		col_init(&c[i], elem[i]);
+	for (i = 0; i < n; i++)
+	{
+		col_int8(&c[0], true, entries[i].id);
+		col_int8(&c[1], entries[i].has_actor_id, entries[i].actor_id);
+		col_text(&c[2], entries[i].actor_name);
+		col_text(&c[3], entries[i].deleted_at);
+		col_text(&c[4], enum_value(entries[i].previous_state, ticket_statuses)
+				 ? enum_value(entries[i].previous_state, ticket_statuses)
+				 : entries[i].previous_state);
+	}
+	types[0] = INT4OID;
+	values[0] = Int32GetDatum(connection_id);
+	for (i = 0; i < 5; i++)
+	{
+		types[i + 1] = get_array_type(elem[i]);
+		values[i + 1] = col_done(&c[i]);
+	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_DELETION_DETAILS, deletion_sql, 6, types),
+					values, NULL, SPI_OK_UPDATE);
+	SPI_finish();
+}
+
+/*
+ * zd_store_fill_from_users
+ *		Give tickets and replies that lack a requester or author e-mail the
+ *		one zd_users now knows, and match the clients of those tickets.
+ *		Returns how many tickets got their e-mail.
+ */
+int64
+zd_store_fill_from_users(int32 connection_id)
+{
+	int64		filled;
+	Datum		conn = Int32GetDatum(connection_id);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	zd_spi_exec_params(psprintf("UPDATE %s r SET author_email = u.email, author_name = u.name, "
+								"updated_at = now() FROM %s u "
+								"WHERE r.connection_id = $1 AND r.author_email IS NULL "
+								"AND r.author_zendesk_id IS NOT NULL AND u.connection_id = $1 "
+								"AND u.zendesk_id = r.author_zendesk_id AND u.email IS NOT NULL",
+								zd_qualified("zd_replies"), zd_qualified("zd_users")),
+					   1, (Oid[]) {INT4OID}, &conn, SPI_OK_UPDATE);
+	zd_spi_exec_params(psprintf("UPDATE %s t SET requester_email = u.email, "
+								"requester_name = u.name, updated_at = now() FROM %s u "
+								"WHERE t.connection_id = $1 AND t.requester_email IS NULL "
+								"AND t.requester_zendesk_id IS NOT NULL AND u.connection_id = $1 "
+								"AND u.zendesk_id = t.requester_zendesk_id AND u.email IS NOT NULL "
+								"RETURNING t.zendesk_id",
+								zd_qualified("zd_tickets"), zd_qualified("zd_users")),
+					   1, (Oid[]) {INT4OID}, &conn, SPI_OK_UPDATE_RETURNING);
+	filled = (int64) SPI_processed;
+	if (filled > 0)
+	{
+		int64	   *ids = palloc(sizeof(int64) * filled);
+		int64		i;
+
+		for (i = 0; i < filled; i++)
+		{
+			bool		isnull;
+
+			ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+												 SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		zd_store_match_clients(connection_id, ids, (int) filled);
+	}
+	SPI_finish();
+	return filled;
+}
