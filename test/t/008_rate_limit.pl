@@ -22,7 +22,8 @@ $node->safe_psql('postgres', 'CREATE EXTENSION corsa_zendesk');
 my $seq = $sim->last_request_seq;
 my $run = $node->safe_psql('postgres',
 	"SELECT import_run_id FROM zd_configure('acme', 'admin\@acme.example', 'sim-admin-token')");
-is(wait_for_run($node, $run), 'succeeded',
+# a minute and a bit, whatever the default timeout of the test run
+is(wait_for_run($node, $run, 300), 'succeeded',
 	'the import succeeds');
 
 my @inc = grep { $_->{path} =~ m{^/api/v2/incremental/} } @{ $sim->requests($seq) };
