@@ -158,7 +158,10 @@ sub start
 		handle => $handle,
 		port => $port,
 		url => "http://127.0.0.1:$port",
-		http => HTTP::Tiny->new(timeout => 300, keep_alive => 1),
+		# a new connection per call: HTTP::Tiny writes headers and body apart,
+		# and on a kept-alive connection Nagle's algorithm plus delayed ACKs
+		# would hold every POST about 40 ms
+		http => HTTP::Tiny->new(timeout => 300, keep_alive => 0),
 		log => $log,
 	}, $class;
 	return $self;

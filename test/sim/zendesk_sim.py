@@ -102,6 +102,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     """One client connection (kept alive across requests)."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm a
+    # kept-alive client's delayed ACK would hold each small answer ~40 ms.
+    disable_nagle_algorithm = True
     server_version = "ZendeskSimulator/1.0"
     sys_version = ""
 
