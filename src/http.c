@@ -215,6 +215,16 @@ zdh_start(ZdHttpEngine *engine, ZdHttpRequest *req)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not start an HTTP transfer")));
 	}
+
+	/*
+	 * Get the request on its way now (connect, send), so that Zendesk works
+	 * on it while we do something else until the next zdh_wait.
+	 */
+	{
+		int			still_running;
+
+		curl_multi_perform(engine->multi, &still_running);
+	}
 }
 
 /*
