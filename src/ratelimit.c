@@ -34,6 +34,20 @@ zdrl_create(MemoryContext context, int limit, int64 window_us)
 }
 
 /*
+ * zdrl_copy_stamps
+ *		Count the requests another window has seen in this one too, oldest
+ *		first (a rebuilt account keeps the allowance it had used).
+ */
+void
+zdrl_copy_stamps(ZdRateWindow *to, const ZdRateWindow *from)
+{
+	int			i;
+
+	for (i = 0; i < from->count; i++)
+		zdrl_record(to, from->stamps[(from->head + i) % from->limit]);
+}
+
+/*
  * zdrl_set_limit
  *		Change the allowance, keeping the most recent send times.
  */

@@ -25,6 +25,7 @@ typedef struct ZdRateWindow
 
 extern ZdRateWindow *zdrl_create(MemoryContext context, int limit, int64 window_us);
 extern void zdrl_set_limit(ZdRateWindow *w, int limit);
+extern void zdrl_copy_stamps(ZdRateWindow *to, const ZdRateWindow *from);
 extern TimestampTz zdrl_next_allowed(const ZdRateWindow *w, TimestampTz now);
 extern void zdrl_record(ZdRateWindow *w, TimestampTz when);
 extern int	zdrl_used(const ZdRateWindow *w, TimestampTz now);

@@ -112,6 +112,27 @@ zdapi_account_destroy(ZdAccount *account)
 }
 
 /*
+ * zdapi_account_inherit_limits
+ *		Carry the requests counted, the learned limit and any pause of the
+ *		account a connection had before its settings changed over to the
+ *		new one: Zendesk's budget does not reset because we rebuilt ours.
+ */
+void
+zdapi_account_inherit_limits(ZdAccount *account, const ZdAccount *previous)
+{
+	if (strcmp(account->base_url, previous->base_url) != 0)
+		return;
+	if (previous->learned_limit > 0)
+	{
+		account->learned_limit = previous->learned_limit;
+		zdrl_set_limit(account->account_window, previous->learned_limit);
+	}
+	zdrl_copy_stamps(account->account_window, previous->account_window);
+	zdrl_copy_stamps(account->export_window, previous->export_window);
+	account->paused_until = previous->paused_until;
+}
+
+/*
  * zdapi_request
  *		A request to path (with its query string) on the account, ready for
  *		zdh_start; palloc'd in the current context.

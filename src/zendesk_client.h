@@ -55,6 +55,8 @@ extern ZdAccount *zdapi_account_create(MemoryContext parent, int32 connection_id
 									   const char *agent_email,
 									   const char *api_token);
 extern void zdapi_account_destroy(ZdAccount *account);
+extern void zdapi_account_inherit_limits(ZdAccount *account,
+										 const ZdAccount *previous);
 extern ZdHttpRequest *zdapi_request(ZdAccount *account, const char *method,
 									const char *path, const char *body);
 extern TimestampTz zdapi_ready_at(ZdAccount *account, ZdEndpointClass cls,
