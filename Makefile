@@ -31,7 +31,8 @@ OBJS = \
 	src/clients.o \
 	src/store.o \
 	src/pull.o \
-	src/runs.o
+	src/runs.o \
+	src/webhook.o
 
 DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
 

@@ -28,7 +28,6 @@ CREATE TABLE zd_connections (
 	last_poll_at timestamptz,
 	next_poll_at timestamptz,
 	learned_rate_limit integer,
-	last_webhook_at timestamptz,
 	missed_webhook_changes bigint NOT NULL DEFAULT 0,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
@@ -56,7 +55,6 @@ COMMENT ON COLUMN zd_connections.events_start_time IS 'Next start_time (epoch se
 COMMENT ON COLUMN zd_connections.last_poll_at IS 'When the last poll finished.';
 COMMENT ON COLUMN zd_connections.next_poll_at IS 'When the next scheduled poll is due.';
 COMMENT ON COLUMN zd_connections.learned_rate_limit IS 'Requests per minute the account allows, from Zendesk''s X-Rate-Limit header.';
-COMMENT ON COLUMN zd_connections.last_webhook_at IS 'When zd_ingest_webhook last accepted an event for this account.';
 COMMENT ON COLUMN zd_connections.missed_webhook_changes IS 'Changes that a poll found although no webhook had reported them (counted once webhooks arrive).';
 COMMENT ON COLUMN zd_connections.created_at IS 'When the connection was first configured.';
 COMMENT ON COLUMN zd_connections.updated_at IS 'When the connection row last changed.';
@@ -120,13 +118,16 @@ CREATE TABLE zd_tickets (
 	deletion_kind text CHECK (deletion_kind IN ('soft', 'permanent', 'spam')),
 	deleted_by_zendesk_id bigint,
 	deleted_by_name text,
-	deleted_previous_status text,
+	deleted_previous_status text GENERATED ALWAYS AS
+		(CASE WHEN deleted_at IS NOT NULL AND content_version IS NOT NULL THEN status END) STORED,
 	deletion_seen_by text CHECK (deletion_seen_by IN ('webhook', 'poll')),
 	merged_into_zendesk_id bigint,
 	followup_of_ticket_id bigint REFERENCES zd_tickets (id),
 	zendesk_created_at timestamptz,
 	zendesk_updated_at timestamptz,
 	source_version timestamptz,
+	content_version timestamptz,
+	deletion_version timestamptz,
 	last_webhook_at timestamptz,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
@@ -164,13 +165,15 @@ COMMENT ON COLUMN zd_tickets.label IS '''Deleted'' exactly when deleted_at is se
 COMMENT ON COLUMN zd_tickets.deletion_kind IS 'soft (recoverable in Zendesk), permanent (scrubbed there; kept here) or spam.';
 COMMENT ON COLUMN zd_tickets.deleted_by_zendesk_id IS 'Zendesk user id of who deleted the ticket, where Zendesk says.';
 COMMENT ON COLUMN zd_tickets.deleted_by_name IS 'Name of who deleted the ticket, where Zendesk says.';
-COMMENT ON COLUMN zd_tickets.deleted_previous_status IS 'Status before the deletion, where Zendesk says.';
+COMMENT ON COLUMN zd_tickets.deleted_previous_status IS 'Status before the deletion, where known (a deleted ticket keeps its last status).';
 COMMENT ON COLUMN zd_tickets.deletion_seen_by IS 'How the deletion reached us: webhook or poll.';
 COMMENT ON COLUMN zd_tickets.merged_into_zendesk_id IS 'Zendesk id of the ticket this one was merged into.';
 COMMENT ON COLUMN zd_tickets.followup_of_ticket_id IS 'For a follow-up created because the original was closed: the original ticket.';
 COMMENT ON COLUMN zd_tickets.zendesk_created_at IS 'created_at in Zendesk.';
 COMMENT ON COLUMN zd_tickets.zendesk_updated_at IS 'updated_at in Zendesk.';
-COMMENT ON COLUMN zd_tickets.source_version IS 'Zendesk change time of the state this row holds; older states are never applied over it.';
+COMMENT ON COLUMN zd_tickets.source_version IS 'Zendesk change time of the newest state seen for this ticket.';
+COMMENT ON COLUMN zd_tickets.content_version IS 'Change time of the state the content (subject, status, ...) comes from; older content is never applied over it. NULL: not known yet.';
+COMMENT ON COLUMN zd_tickets.deletion_version IS 'Change time of the state the deletion columns come from; an older deletion or restore is never applied over it.';
 COMMENT ON COLUMN zd_tickets.last_webhook_at IS 'When a webhook last reported a change to this ticket.';
 COMMENT ON COLUMN zd_tickets.created_at IS 'When the row was created here.';
 COMMENT ON COLUMN zd_tickets.updated_at IS 'When the row last changed here.';
@@ -365,6 +368,33 @@ COMMENT ON COLUMN zd_sync_log.message IS 'What happened.';
 COMMENT ON COLUMN zd_sync_log.detail IS 'Particulars (ids, counts, Zendesk''s answer), never a secret.';
 
 --
+-- Webhook events received (idempotency)
+--
+
+CREATE TABLE zd_webhook_events (
+	connection_id integer NOT NULL REFERENCES zd_connections (id),
+	event_id text NOT NULL,
+	event_type text NOT NULL,
+	zendesk_ticket_id bigint,
+	event_time timestamptz,
+	received_at timestamptz NOT NULL DEFAULT now(),
+	outcome text NOT NULL DEFAULT 'applied' CHECK (outcome IN ('applied', 'stale', 'ignored')),
+	PRIMARY KEY (connection_id, event_id)
+);
+
+CREATE INDEX zd_webhook_events_received_idx ON zd_webhook_events (connection_id, received_at);
+
+COMMENT ON TABLE zd_webhook_events IS
+	'Webhook events accepted by zd_ingest_webhook, by Zendesk event id: a redelivery is a duplicate. Trimmed after corsa_zendesk.log_retention.';
+COMMENT ON COLUMN zd_webhook_events.connection_id IS 'The Zendesk account (found by the bearer token).';
+COMMENT ON COLUMN zd_webhook_events.event_id IS 'The event''s "id", unique per account.';
+COMMENT ON COLUMN zd_webhook_events.event_type IS 'The event''s "type", e.g. zen:event-type:ticket.comment_added.';
+COMMENT ON COLUMN zd_webhook_events.zendesk_ticket_id IS 'The ticket it is about.';
+COMMENT ON COLUMN zd_webhook_events.event_time IS 'The event''s "time".';
+COMMENT ON COLUMN zd_webhook_events.received_at IS 'When it was ingested.';
+COMMENT ON COLUMN zd_webhook_events.outcome IS 'applied, stale (older than the stored state) or ignored.';
+
+--
 -- Zendesk users seen (requesters and comment authors)
 --
 
@@ -448,7 +478,8 @@ SELECT c.id AS connection_id,
 	(SELECT l.logged_at FROM zd_sync_log l
 	 WHERE l.connection_id = c.id AND l.level = 'error'
 	 ORDER BY l.id DESC LIMIT 1) AS last_error_at,
-	c.last_webhook_at,
+	(SELECT max(w.received_at) FROM zd_webhook_events w
+	 WHERE w.connection_id = c.id) AS last_webhook_at,
 	c.missed_webhook_changes
 FROM zd_connections c
 LEFT JOIN LATERAL (
@@ -527,15 +558,33 @@ COMMENT ON FUNCTION zd_rematch_clients() IS
 	'Matches every ticket to its client again; returns how many tickets changed.';
 
 --
+-- Webhooks (C)
+--
+
+CREATE FUNCTION zd_ingest_webhook(body text, auth_header text, signature text DEFAULT NULL,
+								  signature_timestamp text DEFAULT NULL) RETURNS text
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'zd_ingest_webhook';
+COMMENT ON FUNCTION zd_ingest_webhook(text, text, text, text) IS
+	'Applies one Zendesk webhook event (the raw body and headers) in the caller''s transaction; returns applied, duplicate, stale or ignored.';
+
+CREATE FUNCTION zd_set_signing_secret(secret text, subdomain text DEFAULT NULL) RETURNS void
+LANGUAGE C VOLATILE AS 'MODULE_PATHNAME', 'zd_set_signing_secret';
+COMMENT ON FUNCTION zd_set_signing_secret(text, text) IS
+	'Stores (encrypted) the webhook''s signing secret, after which signatures are required; NULL removes it.';
+
+--
 -- Privileges: operators' functions and tables are the owner's alone;
 -- the application gets grants on the tables it uses (see README).
 --
 
 REVOKE ALL ON zd_connections, zd_tickets, zd_replies, zd_outbox, zd_sync_runs,
-	zd_sync_log, zd_client_source, zd_users, zd_sync_status FROM PUBLIC;
+	zd_sync_log, zd_client_source, zd_users, zd_webhook_events, zd_sync_status FROM PUBLIC;
 REVOKE ALL ON FUNCTION zd_configure(text, text, text, boolean),
 	zd_webhook_settings(text), zd_rotate_webhook_token(text), zd_disconnect(text),
-	zd_full_sync(text), zd_poll_now(text),
+	zd_full_sync(text), zd_poll_now(text), zd_ingest_webhook(text, text, text, text),
+	zd_set_signing_secret(text, text),
 	zd_set_client_source(regclass, name, name), zd_rematch_clients(),
 	zd_wake_worker(), zd_default_connection_id(), zd_replies_set_connection()
 	FROM PUBLIC;
@@ -560,6 +609,7 @@ SELECT pg_catalog.pg_extension_config_dump('zd_sync_log', '');
 SELECT pg_catalog.pg_extension_config_dump('zd_sync_log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('zd_client_source', '');
 SELECT pg_catalog.pg_extension_config_dump('zd_users', '');
+SELECT pg_catalog.pg_extension_config_dump('zd_webhook_events', '');
 
 -- a database that gets the extension gets its worker at commit
 SELECT zd_wake_worker();

@@ -19,11 +19,15 @@
  */
 #include "corsa_zendesk.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
 
 typedef struct ClientSource
 {
@@ -34,6 +38,13 @@ typedef struct ClientSource
 
 static ClientSource *read_client_source(void);
 static void check_column(Oid relid, const char *column, bool must_be_text);
+static char *clients_sql(const ClientSource *src, const char *ticket_filter);
+static char *matching_sql(const ClientSource *src, const char *ticket_filter);
+static char *client_source_sql(void);
+
+/* the matching statement for rows just written, kept per client source */
+static SPIPlanPtr match_plan = NULL;
+static char *match_plan_key = NULL;
 
 PG_FUNCTION_INFO_V1(zd_set_client_source);
 PG_FUNCTION_INFO_V1(zd_rematch_clients);
@@ -147,6 +158,13 @@ zd_rematch_clients(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(changed);
 }
 
+static char *
+client_source_sql(void)
+{
+	return psprintf("SELECT table_name, id_column, email_column FROM %s",
+					zd_qualified("zd_client_source"));
+}
+
 /*
  * read_client_source
  *		The configured client table, or NULL when none is set.  The caller
@@ -157,10 +175,8 @@ read_client_source(void)
 {
 	ClientSource *src;
 
-	if (SPI_execute(psprintf("SELECT table_name, id_column, email_column FROM %s",
-							 zd_qualified("zd_client_source")),
-					false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read zd_client_source");
+	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_CLIENT_SOURCE, client_source_sql, 0, NULL),
+					NULL, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return NULL;
 	src = palloc(sizeof(ClientSource));
@@ -168,6 +184,93 @@ read_client_source(void)
 	src->id_column = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	src->email_column = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	return src;
+}
+
+/*
+ * clients_sql
+ *		The clients per lower-cased e-mail, for the e-mails of the tickets
+ *		selected by ticket_filter (a condition on alias "tk").
+ */
+static char *
+clients_sql(const ClientSource *src, const char *ticket_filter)
+{
+	return psprintf("SELECT lower(c.%s::text) AS email_key, min(c.%s::text) AS client_id, "
+					"count(*) AS n FROM %s c "
+					"WHERE lower(c.%s::text) IN (SELECT lower(tk.requester_email) "
+					"FROM %s tk WHERE %s) GROUP BY 1",
+					quote_identifier(src->email_column), quote_identifier(src->id_column),
+					src->table, quote_identifier(src->email_column),
+					zd_qualified("zd_tickets"), ticket_filter);
+}
+
+/*
+ * matching_sql
+ *		The UPDATE that sets client_id on the tickets selected by
+ *		ticket_filter: the unique client with the requester's e-mail, or
+ *		NULL; a Corsa ticket's own client_id is left alone.
+ */
+static char *
+matching_sql(const ClientSource *src, const char *ticket_filter)
+{
+	return psprintf("UPDATE %s t SET client_id = m.client_id, updated_at = now() "
+					"FROM (SELECT tk.id, CASE WHEN c.n = 1 THEN c.client_id END AS client_id "
+					"FROM %s tk LEFT JOIN (%s) c ON c.email_key = lower(tk.requester_email) "
+					"WHERE %s) m "
+					"WHERE t.id = m.id AND t.client_id IS DISTINCT FROM m.client_id "
+					"AND (t.origin = 'zendesk' OR t.client_id IS NULL)",
+					zd_qualified("zd_tickets"), zd_qualified("zd_tickets"),
+					clients_sql(src, ticket_filter), ticket_filter);
+}
+
+/*
+ * zd_match_clients_by_zendesk_ids
+ *		The matching run on every write (import pages, polls, webhooks):
+ *		the tickets of one connection with these Zendesk ids.  Uses a kept
+ *		plan for the current client source, and does nothing when no
+ *		source is set or its table is gone (zd_rematch_clients reports
+ *		that).  Own SPI connection, caller's transaction.
+ */
+void
+zd_match_clients_by_zendesk_ids(int32 connection_id, Datum zendesk_ids)
+{
+	ClientSource *src;
+	char	   *key;
+	Datum		values[2];
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	src = read_client_source();
+	if (src == NULL ||
+		!OidIsValid(RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(src->table)),
+									 NoLock, true)))
+	{
+		SPI_finish();
+		return;
+	}
+
+	key = psprintf("%s|%s|%s|%s", zd_schema_name(), src->table, src->id_column,
+				   src->email_column);
+	if (match_plan == NULL || strcmp(key, match_plan_key) != 0)
+	{
+		SPIPlanPtr	plan;
+
+		if (match_plan != NULL)
+		{
+			SPI_freeplan(match_plan);
+			pfree(match_plan_key);
+			match_plan = NULL;
+		}
+		plan = SPI_prepare(matching_sql(src, "tk.connection_id = $1 AND tk.zendesk_id = ANY($2)"),
+						   2, (Oid[]) {INT4OID, INT8ARRAYOID});
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not prepare the client matching statement");
+		match_plan = plan;
+		match_plan_key = MemoryContextStrdup(TopMemoryContext, key);
+	}
+	values[0] = Int32GetDatum(connection_id);
+	values[1] = zendesk_ids;
+	zd_spi_run_plan(match_plan, values, NULL, SPI_OK_UPDATE);
+	SPI_finish();
 }
 
 /*
@@ -185,7 +288,6 @@ zd_match_clients(const char *ticket_filter, int nargs, Oid *argtypes,
 				 Datum *values, bool log_ambiguous)
 {
 	ClientSource *src;
-	char	   *clients;
 	int64		changed;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -208,24 +310,8 @@ zd_match_clients(const char *ticket_filter, int nargs, Oid *argtypes,
 				 errmsg("the client table %s no longer exists", src->table),
 				 errhint("Name the current one with zd_set_client_source().")));
 
-	/* clients per lower-cased e-mail, only for the e-mails in question */
-	clients = psprintf("SELECT lower(c.%s::text) AS email_key, min(c.%s::text) AS client_id, "
-					   "count(*) AS n FROM %s c "
-					   "WHERE lower(c.%s::text) IN (SELECT lower(tk.requester_email) "
-					   "FROM %s tk WHERE %s) GROUP BY 1",
-					   quote_identifier(src->email_column), quote_identifier(src->id_column),
-					   src->table, quote_identifier(src->email_column),
-					   zd_qualified("zd_tickets"), ticket_filter);
-
-	zd_spi_exec_params(psprintf("UPDATE %s t SET client_id = m.client_id, updated_at = now() "
-								"FROM (SELECT tk.id, CASE WHEN c.n = 1 THEN c.client_id END AS client_id "
-								"FROM %s tk LEFT JOIN (%s) c ON c.email_key = lower(tk.requester_email) "
-								"WHERE %s) m "
-								"WHERE t.id = m.id AND t.client_id IS DISTINCT FROM m.client_id "
-								"AND (t.origin = 'zendesk' OR t.client_id IS NULL)",
-								zd_qualified("zd_tickets"), zd_qualified("zd_tickets"),
-								clients, ticket_filter),
-					   nargs, argtypes, values, SPI_OK_UPDATE);
+	zd_spi_exec_params(matching_sql(src, ticket_filter), nargs, argtypes, values,
+					   SPI_OK_UPDATE);
 	changed = (int64) SPI_processed;
 
 	if (log_ambiguous)
@@ -233,7 +319,8 @@ zd_match_clients(const char *ticket_filter, int nargs, Oid *argtypes,
 		zd_spi_exec_params(psprintf("SELECT count(*), string_agg(DISTINCT c.email_key, ', ') "
 									"FROM %s tk JOIN (%s) c ON c.email_key = lower(tk.requester_email) "
 									"WHERE c.n > 1 AND (%s)",
-									zd_qualified("zd_tickets"), clients, ticket_filter),
+									zd_qualified("zd_tickets"), clients_sql(src, ticket_filter),
+									ticket_filter),
 						   nargs, argtypes, values, SPI_OK_SELECT);
 		if (SPI_processed == 1)
 		{

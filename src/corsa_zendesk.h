@@ -121,6 +121,10 @@ typedef enum ZdPlanId
 	ZD_PLAN_TICKET_PLACEHOLDERS,
 	ZD_PLAN_INSERT_COMMENTS,
 	ZD_PLAN_DELETION_DETAILS,
+	ZD_PLAN_CLIENT_SOURCE,
+	ZD_PLAN_WEBHOOK_CONNECTIONS,
+	ZD_PLAN_WEBHOOK_EVENT,
+	ZD_PLAN_WEBHOOK_OUTCOME,
 	ZD_PLAN_COUNT
 } ZdPlanId;
 
@@ -171,6 +175,7 @@ extern void zd_hide_statement_text(const char *label);
 /* ---- client matching (clients.c) ---- */
 extern int64 zd_match_clients(const char *ticket_filter, int nargs, Oid *argtypes,
 							  Datum *values, bool log_ambiguous);
+extern void zd_match_clients_by_zendesk_ids(int32 connection_id, Datum zendesk_ids);
 
 /* ---- input validation shared by SQL functions (connection.c) ---- */
 extern char *zd_normalize_subdomain(const char *input);

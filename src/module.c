@@ -137,7 +137,7 @@ define_settings(void)
 							"Applies only when a signing secret is set.",
 							&zd_webhook_max_age,
 							3600, 1, INT_MAX,
-							PGC_SIGHUP,
+							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 

@@ -90,6 +90,7 @@ struct ZdPullState
 	Stream		users;
 	int			user_requests;
 	char	   *missing_users;	/* "id,id,..." being asked for */
+	bool		filling;		/* asking for users outside a run */
 
 	int64		unsaved_requests;	/* requests made since the run row was saved */
 	int64		changes;		/* new objects and newer states (missed webhooks) */
@@ -107,8 +108,10 @@ typedef struct PageApply
 static void pull_begin_run(void *arg);
 static void pull_finish_run(void *arg);
 static void pull_fail_run(ZdConnState *conn, const char *error);
+static void log_fill_failure(void *arg);
 static TimestampTz pull_streams_step(ZdConnState *conn, TimestampTz now,
 									 TimestampTz next);
+static TimestampTz pull_fill_step(ZdConnState *conn, TimestampTz now, TimestampTz next);
 static TimestampTz pull_consider(ZdConnState *conn, Stream *stream, PullStep step,
 								 ZdEndpointClass cls, TimestampTz now, TimestampTz next);
 static void pull_start(ZdConnState *conn, PullStep step, ZdEndpointClass cls);
@@ -177,8 +180,16 @@ zd_pull_step(ZdConnState *conn, TimestampTz now)
 		bool		due = conn->has_pending_run ||
 			(conn->next_poll_at != 0 && conn->next_poll_at <= now);
 
+		/* finish asking for users first; then the run (or more filling) */
+		if (p->filling && p->users.in_flight)
+			return 0;
 		if (!due)
+		{
+			if (conn->fill_requested)
+				return pull_fill_step(conn, now, conn->next_poll_at);
 			return conn->next_poll_at;
+		}
+		p->filling = false;
 		if (!zd_worker_guarded("starting a sync run", pull_begin_run, conn))
 			return TimestampTzPlusMilliseconds(now, ZD_RUN_START_RETRY_MS);
 		if (p->run_id == 0)
@@ -206,6 +217,41 @@ zd_pull_step(ZdConnState *conn, TimestampTz now)
 	if (!zd_worker_guarded("finishing a sync run", pull_finish_run, conn))
 		pull_fail_run(conn, "the run could not be finished; see the server log");
 	return conn->next_poll_at;
+}
+
+/*
+ * pull_fill_step
+ *		Between runs: ask Zendesk for users that rows written by webhooks
+ *		refer to without an e-mail (the worker is woken at commit when there
+ *		are some), so that their tickets get the requester's e-mail and
+ *		client.  Stops when none is left, or after ZD_MAX_USER_REQUESTS
+ *		requests until the next wake-up.
+ */
+static TimestampTz
+pull_fill_step(ZdConnState *conn, TimestampTz now, TimestampTz next)
+{
+	ZdPullState *p = conn->pull;
+
+	if (p->users.in_flight)
+		return next;
+	if (!p->filling)
+	{
+		p->filling = true;
+		p->users.done = false;
+		p->users.attempts = 0;
+		p->user_requests = 0;
+		p->missing_users = NULL;
+	}
+	if (p->missing_users == NULL &&
+		!zd_worker_guarded("looking for missing users", find_missing_users, conn))
+		p->users.done = true;
+	if (p->users.done)
+	{
+		conn->fill_requested = false;
+		p->filling = false;
+		return next;
+	}
+	return pull_consider(conn, &p->users, STEP_USERS, ZD_ENDPOINT_ACCOUNT, now, next);
 }
 
 /*
@@ -324,7 +370,7 @@ zd_pull_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag)
 	const char *parse_error = NULL;
 
 	stream->in_flight = false;
-	if (p->run_id == 0)
+	if (p->run_id == 0 && !(p->filling && step == STEP_USERS))
 		return;					/* the run ended meanwhile */
 
 	outcome = zdapi_note_result(conn->account, req, stream->attempts + 1, &retry_ms);
@@ -750,7 +796,8 @@ apply_users(void *arg)
 					   (Datum[]) {Int32GetDatum(conn->id), CStringGetTextDatum(p->missing_users)},
 					   SPI_OK_INSERT);
 	(void) zd_store_fill_from_users(conn->id);
-	save_progress(p, 0, NULL);
+	if (p->run_id != 0)
+		save_progress(p, 0, NULL);
 	zd_xact_commit();
 
 	p->user_requests++;
@@ -829,9 +876,10 @@ pull_finish_run(void *arg)
 								"last_poll_at = now(), "
 								"next_poll_at = CASE WHEN $4 > 0 THEN now() + make_interval(secs => $4) END, "
 								"missed_webhook_changes = missed_webhook_changes + "
-								"CASE WHEN $5 AND last_webhook_at IS NOT NULL THEN $6 ELSE 0 END "
+								"CASE WHEN $5 AND EXISTS (SELECT 1 FROM %s w "
+								"WHERE w.connection_id = $1) THEN $6 ELSE 0 END "
 								"WHERE id = $1 RETURNING next_poll_at",
-								zd_qualified("zd_connections")),
+								zd_qualified("zd_connections"), zd_qualified("zd_webhook_events")),
 					   6, (Oid[]) {INT4OID, TEXTOID, INT8OID, INT4OID, BOOLOID, INT8OID},
 					   (Datum[]) {Int32GetDatum(conn->id),
 						   p->ticket_cursor ? CStringGetTextDatum(p->ticket_cursor) : (Datum) 0,
@@ -873,6 +921,14 @@ pull_finish_run(void *arg)
 	zd_pull_reset(conn);
 }
 
+static void
+log_fill_failure(void *arg)
+{
+	zd_xact_begin("corsa_zendesk: logging a failure");
+	zd_log(ZD_LOG_WARNING, 0, 0, NULL, "%s", (const char *) arg);
+	zd_xact_commit();
+}
+
 /*
  * pull_fail_run
  *		End the active run as failed; the next poll is scheduled as usual and
@@ -883,6 +939,15 @@ pull_fail_run(ZdConnState *conn, const char *error)
 {
 	ZdPullState *p = conn->pull;
 	MemoryContext oldcxt = CurrentMemoryContext;
+
+	if (p->run_id == 0)
+	{
+		/* filling between runs: log, and leave it to the next wake-up */
+		if (zd_worker_guarded("logging a failed users lookup", log_fill_failure, (void *) error))
+			conn->fill_requested = false;
+		zd_pull_reset(conn);
+		return;
+	}
 
 	PG_TRY();
 	{

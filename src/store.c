@@ -9,12 +9,16 @@
  *
  * Rules kept here, for every path (export, webhook, push response):
  *  - rows are keyed by Zendesk ids; an object seen twice is one row;
- *  - a state older than (or as old as) the stored one is never applied
- *    (zd_tickets.source_version); a placeholder row (source_version NULL)
- *    takes any state;
+ *  - a ticket's content (subject, status, priority, tags ...) and its
+ *    deletion state each have a version (the Zendesk change time they come
+ *    from); a state applies to each only when it is newer, so states that
+ *    arrive in any order, more than once, converge to the newest content
+ *    and the newest deletion state;
  *  - a deleted ticket keeps its row, its replies and its content: a
- *    deleted (or scrubbed) state only sets the deletion columns; a state
- *    that is not deleted clears them (restore);
+ *    deleted (or scrubbed) state sets the deletion columns and never
+ *    replaces content (it gives content only to a row that has none yet,
+ *    leaving its status unknown); a state that is not deleted clears them
+ *    (restore);
  *  - a comment whose ticket is not known yet creates a placeholder ticket,
  *    which the next ticket state fills in;
  *  - rows written here never queue pushes (zd_store_sync_writes).
@@ -148,6 +152,35 @@ static const char *const ticket_statuses[] =
 static const char *const ticket_priorities[] = {"urgent", "high", "normal", "low", NULL};
 static const char *const ticket_types[] = {"problem", "incident", "question", "task", NULL};
 
+/*
+ * tag_list
+ *		A ticket's tags as one string, separated by the ASCII unit separator
+ *		(Zendesk tags are single words), which SQL splits with
+ *		string_to_array; NULL when the ticket has no tag array.
+ */
+static const char *
+tag_list(struct json_object *tags)
+{
+	StringInfoData buf;
+	size_t		n = zdjson_length(tags);
+	size_t		i;
+
+	if (tags == NULL)
+		return NULL;
+	initStringInfo(&buf);
+	for (i = 0; i < n; i++)
+	{
+		const char *tag = zdjson_string_at(tags, i);
+
+		if (tag == NULL || tag[0] == '\0' || strchr(tag, '\x1f') != NULL)
+			continue;
+		if (buf.len > 0)
+			appendStringInfoChar(&buf, '\x1f');
+		appendStringInfoString(&buf, tag);
+	}
+	return buf.data;
+}
+
 /* ---- users ---- */
 
 static char *
@@ -219,8 +252,35 @@ tickets_sql(void)
 	const char *tickets = zd_qualified("zd_tickets");
 	const char *users = zd_qualified("zd_users");
 
-	/* "kept": a deleted state arrives for a row whose content we know */
-#define KEPT "(EXCLUDED.deleted_at IS NOT NULL AND t.source_version IS NOT NULL)"
+	/*
+	 * NEWER_CONTENT: a state that is not deleted, newer than the content
+	 * held.  PROVISIONAL: a deleted state (whose status is unknown) gives
+	 * the content of a row that has none yet; it never replaces content.
+	 * NEWER_DELETION: newer than the deletion state held.
+	 */
+#define NEWER_CONTENT "(EXCLUDED.content_version IS NOT NULL AND (t.content_version IS NULL" \
+	" OR t.content_version < EXCLUDED.content_version))"
+#define PROVISIONAL "(EXCLUDED.content_version IS NULL AND t.content_version IS NULL" \
+	" AND coalesce(t.subject, '') = '' AND coalesce(EXCLUDED.subject, '') <> '')"
+#define CONTENT "(" NEWER_CONTENT " OR " PROVISIONAL ")"
+#define NEWER_DELETION "(t.deletion_version IS NULL OR t.deletion_version < EXCLUDED.deletion_version)"
+	/*
+	 * STRONGER: while deleted, a permanent deletion (which cannot be undone)
+	 * or a spam marking of the same action (Zendesk sends it with its soft
+	 * deletion, microseconds apart) sets the kind, in whatever order the
+	 * states arrive.
+	 */
+#define STRONGER "(EXCLUDED.deleted_at IS NOT NULL AND t.deleted_at IS NOT NULL" \
+	" AND t.deletion_kind <> 'permanent' AND t.deletion_kind <> EXCLUDED.deletion_kind" \
+	" AND (EXCLUDED.deletion_kind = 'permanent' OR (EXCLUDED.deletion_kind = 'spam'" \
+	" AND EXCLUDED.deletion_version >= t.deletion_version - interval '1 second')))"
+	/*
+	 * NEW_MERGE: a merge cannot be undone, so the target it names is kept
+	 * even when the state that carries it is older than the content held
+	 * (Zendesk sends the source's status and tag changes after its merge).
+	 */
+#define NEW_MERGE "(EXCLUDED.merged_into_zendesk_id IS NOT NULL" \
+	" AND t.merged_into_zendesk_id IS DISTINCT FROM EXCLUDED.merged_into_zendesk_id)"
 	return psprintf(
 					"WITH input AS ("
 					" SELECT DISTINCT ON (x.zid) x.* FROM unnest($2::int8[], $3::text[], $4::int8[],"
@@ -241,71 +301,87 @@ tickets_sql(void)
 					" status, priority, ticket_type, tags, origin, sync_state, deleted_at,"
 					" deletion_kind, deleted_by_zendesk_id, deletion_seen_by,"
 					" merged_into_zendesk_id, followup_of_ticket_id, zendesk_created_at,"
-					" zendesk_updated_at, source_version, raw)"
+					" zendesk_updated_at, source_version, content_version, deletion_version,"
+					" last_webhook_at, raw)"
 					" SELECT $1, x.zid, x.external_id, x.requester_id, u.email, u.name, x.subject,"
 					" x.description, coalesce(x.status, 'new'), x.priority, x.ticket_type,"
-					" ARRAY(SELECT jsonb_array_elements_text(x.tags::jsonb)), 'zendesk', 'synced',"
+					" coalesce(string_to_array(x.tags, E'\\x1f'), '{}'), 'zendesk', 'synced',"
 					" CASE WHEN x.deleted THEN coalesce(x.deleted_at, x.version) END,"
 					" CASE WHEN x.deleted THEN coalesce(x.deletion_kind, 'soft') END,"
-					" x.deleted_by, CASE WHEN x.deleted THEN $21 END, x.merged_into,"
+					" CASE WHEN x.deleted THEN x.deleted_by END,"
+					" CASE WHEN x.deleted THEN $21 END, x.merged_into,"
 					" (SELECT f.id FROM %s f WHERE f.connection_id = $1"
 					" AND f.zendesk_id = x.followup_source),"
-					" x.created_at::timestamptz, x.updated_at::timestamptz, x.version, x.raw::jsonb"
+					" x.created_at::timestamptz, x.updated_at::timestamptz, x.version,"
+					" CASE WHEN NOT x.deleted THEN x.version END, x.version,"
+					" CASE WHEN $21 = 'webhook' THEN now() END, x.raw::jsonb"
 					" FROM input x LEFT JOIN %s u ON u.connection_id = $1"
 					" AND u.zendesk_id = x.requester_id"
 					" ON CONFLICT (connection_id, zendesk_id) DO UPDATE SET"
-					" external_id = CASE WHEN " KEPT " THEN t.external_id ELSE EXCLUDED.external_id END,"
-					" requester_zendesk_id = CASE WHEN " KEPT " THEN t.requester_zendesk_id"
-					" ELSE EXCLUDED.requester_zendesk_id END,"
-					" requester_email = CASE WHEN " KEPT " THEN t.requester_email"
-					" ELSE coalesce(EXCLUDED.requester_email, CASE WHEN"
-					" EXCLUDED.requester_zendesk_id = t.requester_zendesk_id"
-					" THEN t.requester_email END) END,"
-					" requester_name = CASE WHEN " KEPT " THEN t.requester_name"
-					" ELSE coalesce(EXCLUDED.requester_name, CASE WHEN"
-					" EXCLUDED.requester_zendesk_id = t.requester_zendesk_id"
-					" THEN t.requester_name END) END,"
-					" subject = CASE WHEN " KEPT " THEN t.subject ELSE EXCLUDED.subject END,"
-					" description = CASE WHEN " KEPT " THEN t.description"
-					" ELSE coalesce(EXCLUDED.description, t.description) END,"
-					" status = CASE WHEN " KEPT " THEN t.status ELSE EXCLUDED.status END,"
-					" priority = CASE WHEN " KEPT " THEN t.priority ELSE EXCLUDED.priority END,"
-					" ticket_type = CASE WHEN " KEPT " THEN t.ticket_type ELSE EXCLUDED.ticket_type END,"
-					" tags = CASE WHEN " KEPT " THEN t.tags ELSE EXCLUDED.tags END,"
-					" deleted_at = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
+					" external_id = CASE WHEN " CONTENT " THEN EXCLUDED.external_id ELSE t.external_id END,"
+					" requester_zendesk_id = CASE WHEN " CONTENT " THEN EXCLUDED.requester_zendesk_id"
+					" ELSE t.requester_zendesk_id END,"
+					" requester_email = CASE WHEN " CONTENT " THEN coalesce(EXCLUDED.requester_email,"
+					" CASE WHEN EXCLUDED.requester_zendesk_id = t.requester_zendesk_id"
+					" THEN t.requester_email END) ELSE t.requester_email END,"
+					" requester_name = CASE WHEN " CONTENT " THEN coalesce(EXCLUDED.requester_name,"
+					" CASE WHEN EXCLUDED.requester_zendesk_id = t.requester_zendesk_id"
+					" THEN t.requester_name END) ELSE t.requester_name END,"
+					" subject = CASE WHEN " CONTENT " THEN EXCLUDED.subject ELSE t.subject END,"
+					" description = CASE WHEN " CONTENT " THEN coalesce(EXCLUDED.description,"
+					" t.description) ELSE t.description END,"
+					" status = CASE WHEN " NEWER_CONTENT " THEN EXCLUDED.status ELSE t.status END,"
+					" priority = CASE WHEN " CONTENT " THEN EXCLUDED.priority ELSE t.priority END,"
+					" ticket_type = CASE WHEN " CONTENT " THEN EXCLUDED.ticket_type ELSE t.ticket_type END,"
+					" tags = CASE WHEN " CONTENT " THEN EXCLUDED.tags ELSE t.tags END,"
+					" raw = CASE WHEN " CONTENT " THEN EXCLUDED.raw ELSE t.raw END,"
+					" content_version = CASE WHEN " NEWER_CONTENT " THEN EXCLUDED.content_version"
+					" ELSE t.content_version END,"
+					" deleted_at = CASE WHEN NOT " NEWER_DELETION " THEN t.deleted_at"
+					" WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
 					" ELSE coalesce(t.deleted_at, EXCLUDED.deleted_at) END,"
-					" deletion_kind = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
+					" deletion_kind = CASE WHEN " STRONGER " THEN EXCLUDED.deletion_kind"
+					" WHEN NOT " NEWER_DELETION " THEN t.deletion_kind"
+					" WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
 					" WHEN EXCLUDED.deletion_kind IN ('permanent', 'spam') THEN EXCLUDED.deletion_kind"
 					" ELSE coalesce(t.deletion_kind, EXCLUDED.deletion_kind) END,"
-					" deleted_by_zendesk_id = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
+					" deleted_by_zendesk_id = CASE WHEN NOT " NEWER_DELETION " THEN t.deleted_by_zendesk_id"
+					" WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
 					" ELSE coalesce(EXCLUDED.deleted_by_zendesk_id, t.deleted_by_zendesk_id) END,"
-					" deleted_by_name = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
-					" ELSE t.deleted_by_name END,"
-					" deleted_previous_status = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
-					" WHEN t.deleted_at IS NOT NULL THEN t.deleted_previous_status"
-					" WHEN t.source_version IS NOT NULL THEN t.status END,"
-					" deletion_seen_by = CASE WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
+					" deleted_by_name = CASE WHEN NOT " NEWER_DELETION " THEN t.deleted_by_name"
+					" WHEN EXCLUDED.deleted_at IS NULL THEN NULL ELSE t.deleted_by_name END,"
+					" deletion_seen_by = CASE WHEN NOT " NEWER_DELETION " THEN t.deletion_seen_by"
+					" WHEN EXCLUDED.deleted_at IS NULL THEN NULL"
 					" ELSE coalesce(t.deletion_seen_by, EXCLUDED.deletion_seen_by) END,"
+					" deletion_version = CASE WHEN " NEWER_DELETION " THEN EXCLUDED.deletion_version"
+					" ELSE t.deletion_version END,"
 					" merged_into_zendesk_id = coalesce(EXCLUDED.merged_into_zendesk_id,"
 					" t.merged_into_zendesk_id),"
 					" followup_of_ticket_id = coalesce(t.followup_of_ticket_id,"
 					" EXCLUDED.followup_of_ticket_id),"
 					" zendesk_created_at = coalesce(EXCLUDED.zendesk_created_at, t.zendesk_created_at),"
 					" zendesk_updated_at = greatest(EXCLUDED.zendesk_updated_at, t.zendesk_updated_at),"
-					" source_version = EXCLUDED.source_version,"
-					" raw = CASE WHEN " KEPT " THEN t.raw ELSE EXCLUDED.raw END,"
+					" source_version = greatest(EXCLUDED.source_version, t.source_version),"
+					" last_webhook_at = coalesce(EXCLUDED.last_webhook_at, t.last_webhook_at),"
 					" updated_at = now()"
-					" WHERE t.source_version IS NULL OR t.source_version < EXCLUDED.source_version"
+					" WHERE " CONTENT " OR " NEWER_DELETION " OR " STRONGER " OR " NEW_MERGE
 					" RETURNING t.zendesk_id, t.deleted_at IS NOT NULL AS is_deleted,"
-					" t.zendesk_updated_at AS updated, (t.xmax = 0) AS inserted)"
+					" t.zendesk_updated_at AS updated, (t.xmax = 0) AS inserted,"
+					" t.requester_email IS NULL AND t.requester_zendesk_id IS NOT NULL AS lacks_email)"
 					" SELECT count(*), count(*) FILTER (WHERE w.inserted),"
 					" count(*) FILTER (WHERE w.is_deleted AND NOT coalesce(b.was_deleted, false)),"
 					" count(*) FILTER (WHERE b.zendesk_id IS NULL OR b.source_version IS NULL"
 					" OR w.updated IS DISTINCT FROM b.zendesk_updated_at"
-					" OR w.is_deleted <> b.was_deleted)"
+					" OR w.is_deleted <> b.was_deleted),"
+					" count(*) FILTER (WHERE w.lacks_email)"
 					" FROM written w LEFT JOIN before b ON b.zendesk_id = w.zendesk_id",
 					tickets, tickets, tickets, users);
-#undef KEPT
+#undef NEWER_CONTENT
+#undef PROVISIONAL
+#undef CONTENT
+#undef NEWER_DELETION
+#undef STRONGER
+#undef NEW_MERGE
 }
 
 /*
@@ -346,7 +422,7 @@ zd_store_tickets(int32 connection_id, ZdTicketWrite *tickets, int n,
 		col_text(&c[5], w->deleted ? NULL : enum_value(t->status, ticket_statuses));
 		col_text(&c[6], enum_value(t->priority, ticket_priorities));
 		col_text(&c[7], enum_value(t->type, ticket_types));
-		col_text(&c[8], t->tags ? zdjson_text(t->tags) : NULL);
+		col_text(&c[8], tag_list(t->tags));
 		col_text(&c[9], t->created_at);
 		col_text(&c[10], t->updated_at);
 		col_add(&c[11], TimestampTzGetDatum(w->version), false);
@@ -383,6 +459,7 @@ zd_store_tickets(int32 connection_id, ZdTicketWrite *tickets, int n,
 		counts->tickets_new += DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 		counts->deletions += DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 		counts->changes += DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		counts->missing_emails += DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 	}
 	SPI_finish();
 
@@ -404,10 +481,7 @@ zd_store_match_clients(int32 connection_id, const int64 *zendesk_ids, int n)
 	col_init(&ids, INT8OID);
 	for (i = 0; i < n; i++)
 		col_int8(&ids, true, zendesk_ids[i]);
-	(void) zd_match_clients("tk.connection_id = $1 AND tk.zendesk_id = ANY($2)",
-							2, (Oid[]) {INT4OID, INT8ARRAYOID},
-							(Datum[]) {Int32GetDatum(connection_id), col_done(&ids)},
-							false);
+	zd_match_clients_by_zendesk_ids(connection_id, col_done(&ids));
 }
 
 /* ---- comments ---- */
@@ -428,12 +502,15 @@ comments_sql(void)
 {
 	return psprintf("WITH input AS ("
 					" SELECT DISTINCT ON (x.cid) x.* FROM unnest($2::int8[], $3::int8[], $4::int8[],"
-					" $5::int8[], $6::text[], $7::text[], $8::bool[], $9::text[], $10::text[])"
-					" AS x(cid, tzid, author, audit, body, html, pub, created, raw) ORDER BY x.cid)"
+					" $5::int8[], $6::text[], $7::text[], $8::bool[], $9::text[], $10::text[],"
+					" $11::text[])"
+					" AS x(cid, tzid, author, audit, body, html, pub, created, raw, author_name)"
+					" ORDER BY x.cid)"
 					" INSERT INTO %s AS r (ticket_id, connection_id, zendesk_comment_id,"
 					" zendesk_audit_id, author_zendesk_id, author_email, author_name, body, html_body,"
 					" public, origin, sync_state, zendesk_created_at, raw)"
-					" SELECT t.id, $1, x.cid, x.audit, x.author, u.email, u.name, x.body, x.html,"
+					" SELECT t.id, $1, x.cid, x.audit, x.author, u.email,"
+					" coalesce(u.name, x.author_name), x.body, x.html,"
 					" x.pub, 'zendesk', 'synced', x.created::timestamptz, x.raw::jsonb"
 					" FROM input x JOIN %s t ON t.connection_id = $1 AND t.zendesk_id = x.tzid"
 					" LEFT JOIN %s u ON u.connection_id = $1 AND u.zendesk_id = x.author"
@@ -448,7 +525,8 @@ comments_sql(void)
 					" WHERE (r.author_email IS NULL AND EXCLUDED.author_email IS NOT NULL)"
 					" OR (r.html_body IS NULL AND EXCLUDED.html_body IS NOT NULL)"
 					" OR (r.zendesk_created_at IS NULL AND EXCLUDED.zendesk_created_at IS NOT NULL)"
-					" RETURNING (r.xmax = 0) AS inserted",
+					" RETURNING (r.xmax = 0) AS inserted,"
+					" r.author_email IS NULL AND r.author_zendesk_id IS NOT NULL AS lacks_email",
 					zd_qualified("zd_replies"), zd_qualified("zd_tickets"),
 					zd_qualified("zd_users"));
 }
@@ -463,17 +541,17 @@ void
 zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 				  ZdStoreCounts *counts)
 {
-	Column		c[9];
-	Oid			elem[9] = {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID,
-	TEXTOID, TEXTOID};
-	Oid			types[10];
-	Datum		values[10];
+	Column		c[10];
+	Oid			elem[10] = {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID,
+	TEXTOID, TEXTOID, TEXTOID};
+	Oid			types[11];
+	Datum		values[11];
 	int			i;
 	uint64		k;
 
 	if (n <= 0)
 		return;
-	for (i = 0; i < 9; i++)
+	for (i = 0; i < 10; i++)
 		col_init(&c[i], elem[i]);
 	for (i = 0; i < n; i++)
 	{
@@ -488,10 +566,11 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 		col_add(&c[6], BoolGetDatum(cm->is_public), false);
 		col_text(&c[7], cm->created_at);
 		col_text(&c[8], cm->object ? zdjson_text(cm->object) : NULL);
+		col_text(&c[9], cm->author_name);
 	}
 	types[0] = INT4OID;
 	values[0] = Int32GetDatum(connection_id);
-	for (i = 0; i < 9; i++)
+	for (i = 0; i < 10; i++)
 	{
 		types[i + 1] = get_array_type(elem[i]);
 		values[i + 1] = col_done(&c[i]);
@@ -502,7 +581,7 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 	/* tickets first, in their own statement, so the insert below sees them */
 	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_TICKET_PLACEHOLDERS, placeholders_sql, 3, types),
 					values, NULL, SPI_OK_INSERT);
-	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_INSERT_COMMENTS, comments_sql, 10, types),
+	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_INSERT_COMMENTS, comments_sql, 11, types),
 					values, NULL, SPI_OK_INSERT_RETURNING);
 	if (counts != NULL)
 	{
@@ -516,6 +595,9 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 				counts->replies++;
 				counts->changes++;
 			}
+			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc,
+										   2, &isnull)))
+				counts->missing_emails++;
 		}
 	}
 	SPI_finish();
@@ -526,14 +608,21 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 static char *
 deletion_sql(void)
 {
+	/*
+	 * previous_state is the status the ticket had when deleted: it is the
+	 * content's status as of the deletion, when we have none newer.
+	 */
 	return psprintf("UPDATE %s t SET"
 					" deleted_by_zendesk_id = coalesce(x.actor, t.deleted_by_zendesk_id),"
 					" deleted_by_name = coalesce(x.actor_name, t.deleted_by_name),"
 					" deleted_at = coalesce(x.deleted_at::timestamptz, t.deleted_at),"
-					" deleted_previous_status = coalesce(t.deleted_previous_status, x.prev),"
-					" status = CASE WHEN t.deleted_previous_status IS NULL AND x.prev IN"
+					" status = CASE WHEN t.content_version IS NULL AND x.prev IN"
 					" ('new', 'open', 'pending', 'hold', 'solved', 'closed') THEN x.prev"
 					" ELSE t.status END,"
+					" content_version = CASE WHEN t.content_version IS NULL AND x.prev IN"
+					" ('new', 'open', 'pending', 'hold', 'solved', 'closed')"
+					" THEN coalesce(x.deleted_at::timestamptz, t.deleted_at)"
+					" ELSE t.content_version END,"
 					" updated_at = now()"
 					" FROM unnest($2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[])"
 					" AS x(zid, actor, actor_name, deleted_at, prev)"

@@ -49,6 +49,8 @@
 #define ZD_EXTENSION_CHECK_MS	10000
 /* how often it re-reads zd_connections unprompted */
 #define ZD_RELOAD_MS			5000
+/* how often it looks, unprompted, for rows lacking an e-mail */
+#define ZD_FILL_MS				(300 * 1000)
 /* longest sleep */
 #define ZD_MAX_SLEEP_MS			10000
 /* how long to wait before decrypting a token again after a failure */
@@ -82,6 +84,7 @@ zd_worker_main(Datum main_arg)
 	uint32		generation;
 	TimestampTz last_extension_check;
 	TimestampTz next_reload = 0;
+	TimestampTz next_fill = 0;
 	TimestampTz next_maintenance;
 	MemoryContext loop_context;
 
@@ -161,6 +164,13 @@ zd_worker_main(Datum main_arg)
 		{
 			zd_worker_guarded("reading the connections", worker_reload_connections, NULL);
 			next_reload = TimestampTzPlusMilliseconds(now, ZD_RELOAD_MS);
+		}
+		/* a wake-up may mean rows that lack what only the API can tell */
+		if (woken || now >= next_fill)
+		{
+			foreach(lc, connections)
+				((ZdConnState *) lfirst(lc))->fill_requested = true;
+			next_fill = TimestampTzPlusMilliseconds(now, ZD_FILL_MS);
 		}
 
 		if (now >= next_maintenance)
@@ -282,6 +292,12 @@ worker_build_account(void *arg)
 	conn->account = zdapi_account_create(conn->context, row->id, row->subdomain,
 										 row->agent_email, plain);
 	explicit_bzero(plain, strlen(plain));
+	if (conn->replaced_account != NULL)
+	{
+		zdapi_account_inherit_limits(conn->account, conn->replaced_account);
+		zdapi_account_destroy(conn->replaced_account);
+		conn->replaced_account = NULL;
+	}
 	conn->updated_at = row->updated_at;
 }
 
@@ -351,11 +367,20 @@ worker_reload_connections(void *arg)
 
 		if (conn->account != NULL && (!conn->enabled || row->updated_at != conn->updated_at))
 		{
-			zdapi_account_destroy(conn->account);
+			/* settings changed: the next account inherits the rate limits */
+			if (conn->enabled && conn->replaced_account == NULL)
+				conn->replaced_account = conn->account;
+			else
+				zdapi_account_destroy(conn->account);
 			conn->account = NULL;
 		}
 		if (!conn->enabled)
+		{
 			zd_pull_reset(conn);
+			if (conn->replaced_account != NULL)
+				zdapi_account_destroy(conn->replaced_account);
+			conn->replaced_account = NULL;
+		}
 		else if (conn->account == NULL &&
 				 (row->updated_at != conn->updated_at ||
 				  GetCurrentTimestamp() >= conn->account_retry_at))
@@ -417,6 +442,8 @@ worker_forget_connections(void)
 			connections = foreach_delete_current(connections, lc);
 			if (conn->account)
 				zdapi_account_destroy(conn->account);
+			if (conn->replaced_account)
+				zdapi_account_destroy(conn->replaced_account);
 			MemoryContextDelete(conn->context);
 			pfree(conn);
 		}
@@ -534,7 +561,8 @@ zd_worker_recover(void *arg)
 
 /*
  * worker_maintenance
- *		Trim log entries and finished runs older than log_retention.
+ *		Trim log entries, finished runs and webhook event ids older than
+ *		log_retention (Zendesk retries a webhook for minutes, not days).
  */
 static void
 worker_maintenance(void *arg)
@@ -552,6 +580,9 @@ worker_maintenance(void *arg)
 	zd_spi_exec_params(psprintf("DELETE FROM %s WHERE state IN ('succeeded', 'failed') "
 								"AND finished_at < now() - $1::interval",
 								zd_qualified("zd_sync_runs")),
+					   1, (Oid[]) {TEXTOID}, &interval, SPI_OK_DELETE);
+	zd_spi_exec_params(psprintf("DELETE FROM %s WHERE received_at < now() - $1::interval",
+								zd_qualified("zd_webhook_events")),
 					   1, (Oid[]) {TEXTOID}, &interval, SPI_OK_DELETE);
 	zd_xact_commit();
 }

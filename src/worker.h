@@ -32,6 +32,7 @@ typedef struct ZdConnState
 	TimestampTz updated_at;		/* of the row the account was built from */
 	TimestampTz account_retry_at;	/* after a failed decryption: try again */
 	ZdAccount  *account;		/* NULL while disconnected or undecryptable */
+	ZdAccount  *replaced_account;	/* until its successor inherits its limits */
 	TimestampTz next_poll_at;	/* 0 when no poll is scheduled */
 	bool		has_pending_run;	/* a queued or running run exists */
 	bool		fill_requested;	/* something lacks data the API can give */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -271,6 +272,7 @@ zdjson_comment(struct json_object *obj, ZdJsonComment *comment)
 	author = zdjson_get(obj, "author");
 	if (!comment->has_author_id && author != NULL)
 		comment->has_author_id = zdjson_int64(author, "id", &comment->author_id);
+	comment->author_name = zdjson_string(author, "name");
 	comment->has_audit_id = zdjson_int64(obj, "audit_id", &comment->audit_id);
 	(void) zdjson_int64(obj, "ticket_id", &comment->ticket_id);
 	comment->body = zdjson_string(obj, "body");
@@ -438,6 +440,124 @@ zdjson_audit_comment(struct json_object *root, ZdJsonComment *comment)
 	return false;
 }
 
+/* ticket event types whose detail carries the ticket's state to apply */
+static const char *const webhook_state_types[] = {
+	"created", "status_changed", "custom_status_changed", "priority_changed",
+	"type_changed", "subject_changed", "description_changed", "tags_changed",
+	"external_id_changed", "requester_changed", "submitter_changed",
+	"agent_assignment_changed", "group_assignment_changed", "organization_changed",
+	"brand_changed", "form_changed", "custom_field_changed", "task_due_at_changed",
+	"problem_link_changed", "email_ccs_changed", "followers_changed", NULL
+};
+
+#define ZD_TICKET_EVENT_PREFIX "zen:event-type:ticket."
+
+/*
+ * zdjson_webhook
+ *		Classify and map a webhook body.  Anything that is not a JSON object
+ *		with a string "type" and "id" is NOT_AN_EVENT; a ticket event also
+ *		needs a "detail" object with the ticket's id and a time.  Events of
+ *		other kinds (users, organizations, SLA, CSAT ...) are IGNORED.
+ */
+void
+zdjson_webhook(struct json_object *root, ZdJsonWebhook *event)
+{
+	const char *name;
+	struct json_object *detail;
+	struct json_object *body;
+	int			i;
+
+	memset(event, 0, sizeof(*event));
+	event->kind = ZD_WEBHOOK_NOT_AN_EVENT;
+
+	if (root == NULL || !json_object_is_type(root, json_type_object))
+	{
+		event->error = "the body is not a JSON object";
+		return;
+	}
+	event->type = zdjson_string(root, "type");
+	event->event_id = zdjson_string(root, "id");
+	event->time = zdjson_string(root, "time");
+	if (event->type == NULL || event->type[0] == '\0')
+	{
+		event->error = "the event has no \"type\"";
+		return;
+	}
+	if (event->event_id == NULL || event->event_id[0] == '\0')
+	{
+		event->error = "the event has no \"id\"";
+		return;
+	}
+	if (strncmp(event->type, "zen:event-type:", strlen("zen:event-type:")) != 0)
+	{
+		event->error = "the event type is not a Zendesk event type (zen:event-type:...)";
+		return;
+	}
+	if (strncmp(event->type, ZD_TICKET_EVENT_PREFIX, strlen(ZD_TICKET_EVENT_PREFIX)) != 0)
+	{
+		event->kind = ZD_WEBHOOK_IGNORED;	/* user.*, organization.* ... */
+		return;
+	}
+
+	detail = zdjson_get(root, "detail");
+	if (detail == NULL || !json_object_is_type(detail, json_type_object) ||
+		!zdjson_ticket(detail, &event->ticket))
+	{
+		event->error = "the ticket event has no \"detail\" object with the ticket's id";
+		return;
+	}
+	if (event->time == NULL && event->ticket.updated_at == NULL)
+	{
+		event->error = "the ticket event has no \"time\"";
+		return;
+	}
+	event->has_ticket = true;
+	event->has_actor_id = zdjson_int64(detail, "actor_id", &event->actor_id);
+
+	name = event->type + strlen(ZD_TICKET_EVENT_PREFIX);
+	body = zdjson_get(root, "event");
+
+	if (strcmp(name, "comment_added") == 0)
+	{
+		struct json_object *comment = zdjson_get(body, "comment");
+
+		event->kind = ZD_WEBHOOK_TICKET_STATE;
+		if (zdjson_comment(comment, &event->comment))
+		{
+			event->kind = ZD_WEBHOOK_COMMENT;
+			event->has_comment = true;
+			event->comment.ticket_id = event->ticket.id;
+			event->comment.created_at = event->time;
+		}
+		return;
+	}
+	if (strcmp(name, "soft_deleted") == 0)
+		event->kind = ZD_WEBHOOK_SOFT_DELETED;
+	else if (strcmp(name, "permanently_deleted") == 0)
+		event->kind = ZD_WEBHOOK_PERMANENTLY_DELETED;
+	else if (strcmp(name, "undeleted") == 0)
+		event->kind = ZD_WEBHOOK_UNDELETED;
+	else if (strcmp(name, "marked_as_spam") == 0)
+		event->kind = ZD_WEBHOOK_SPAM;
+	else if (strcmp(name, "merged") == 0)
+	{
+		event->kind = ZD_WEBHOOK_MERGED;
+		event->has_target = zdjson_int64(body, "target_ticket_id", &event->target_ticket_id);
+	}
+	else
+	{
+		event->kind = ZD_WEBHOOK_IGNORED;
+		for (i = 0; webhook_state_types[i] != NULL; i++)
+		{
+			if (strcmp(name, webhook_state_types[i]) == 0)
+			{
+				event->kind = ZD_WEBHOOK_TICKET_STATE;
+				break;
+			}
+		}
+	}
+}
+
 /*
  * zdjson_user
  *		Map a user object.  False when obj is not an object.
@@ -563,4 +683,100 @@ zdjson_error_summary(const char *body, size_t len, char *out, size_t outlen)
 		copy_printable(out, outlen, line, strlen(line));
 	}
 	zdjson_free(root);
+}
+
+/* n decimal digits at s, as a number; -1 when any is not a digit */
+static int
+fixed_digits(const char *s, int n)
+{
+	int			value = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		value = value * 10 + (s[i] - '0');
+	}
+	return value;
+}
+
+/*
+ * zdjson_parse_time
+ *		An RFC 3339 time as Zendesk writes them ("2025-01-08T10:12:07Z",
+ *		"2025-01-08T10:12:07.672717030Z", or with a "+01:00" offset) to
+ *		microseconds since the Unix epoch (digits past the sixth are
+ *		dropped).  False for anything else.
+ */
+bool
+zdjson_parse_time(const char *text, int64_t *epoch_us)
+{
+	struct tm	tm;
+	int			year,
+				month,
+				day,
+				hour,
+				minute,
+				second;
+	int64_t		micros = 0;
+	int64_t		offset = 0;
+	const char *p;
+	time_t		t;
+
+	if (text == NULL || strlen(text) < 20 ||
+		text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != 't') ||
+		text[13] != ':' || text[16] != ':')
+		return false;
+	year = fixed_digits(text, 4);
+	month = fixed_digits(text + 5, 2);
+	day = fixed_digits(text + 8, 2);
+	hour = fixed_digits(text + 11, 2);
+	minute = fixed_digits(text + 14, 2);
+	second = fixed_digits(text + 17, 2);
+	if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 ||
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60)
+		return false;
+
+	p = text + 19;
+	if (*p == '.')
+	{
+		int			ndigits = 0;
+
+		for (p++; *p >= '0' && *p <= '9'; p++, ndigits++)
+		{
+			if (ndigits < 6)
+				micros = micros * 10 + (*p - '0');
+		}
+		if (ndigits == 0)
+			return false;
+		for (; ndigits < 6; ndigits++)
+			micros *= 10;
+	}
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if (*p == '+' || *p == '-')
+	{
+		int			oh = fixed_digits(p + 1, 2);
+		int			om = (p[3] == ':') ? fixed_digits(p + 4, 2) : -1;
+
+		if (oh < 0 || oh > 23 || om < 0 || om > 59)
+			return false;
+		offset = (int64_t) (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+		p += 6;
+	}
+	else
+		return false;
+	if (*p != '\0')
+		return false;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = year - 1900;
+	tm.tm_mon = month - 1;
+	tm.tm_mday = day;
+	tm.tm_hour = hour;
+	tm.tm_min = minute;
+	tm.tm_sec = second;
+	t = timegm(&tm);
+	*epoch_us = ((int64_t) t - offset) * 1000000 + micros;
+	return true;
 }

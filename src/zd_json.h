@@ -67,6 +67,7 @@ typedef struct ZdJsonComment
 	int64_t		author_id;
 	bool		has_audit_id;
 	int64_t		audit_id;
+	const char *author_name;	/* when the source names the author */
 	const char *body;
 	const char *html_body;
 	const char *created_at;
@@ -111,6 +112,38 @@ typedef struct ZdJsonListPage
 	const char *after_cursor;
 } ZdJsonListPage;
 
+/* What a webhook event asks of the store. */
+typedef enum ZdWebhookKind
+{
+	ZD_WEBHOOK_NOT_AN_EVENT,	/* JSON, but not a Zendesk event (see error) */
+	ZD_WEBHOOK_IGNORED,			/* a valid event that is not synced */
+	ZD_WEBHOOK_TICKET_STATE,	/* created, field changes: apply detail */
+	ZD_WEBHOOK_COMMENT,			/* comment_added: detail and the comment */
+	ZD_WEBHOOK_SOFT_DELETED,
+	ZD_WEBHOOK_PERMANENTLY_DELETED,
+	ZD_WEBHOOK_UNDELETED,
+	ZD_WEBHOOK_MERGED,
+	ZD_WEBHOOK_SPAM
+} ZdWebhookKind;
+
+/* A Zendesk event-subscription webhook (zen:event-type:ticket.*). */
+typedef struct ZdJsonWebhook
+{
+	ZdWebhookKind kind;
+	const char *error;			/* for NOT_AN_EVENT: what is wrong */
+	const char *event_id;		/* top-level "id": dedupe on it */
+	const char *type;			/* "zen:event-type:ticket.created" */
+	const char *time;			/* RFC 3339 with nanoseconds */
+	bool		has_ticket;
+	ZdJsonTicket ticket;		/* "detail": ids as strings, enums upper case */
+	bool		has_actor_id;
+	int64_t		actor_id;
+	bool		has_comment;
+	ZdJsonComment comment;		/* comment_added: event.comment */
+	bool		has_target;
+	int64_t		target_ticket_id;	/* merged: event.target_ticket_id */
+} ZdJsonWebhook;
+
 extern struct json_object *zdjson_parse(const char *text, size_t len,
 										const char **error);
 extern void zdjson_free(struct json_object *root);
@@ -128,6 +161,8 @@ extern bool zdjson_list_page(struct json_object *root, const char *key,
 							 ZdJsonListPage *page);
 extern bool zdjson_deleted_ticket(struct json_object *obj, ZdJsonDeletedTicket *del);
 extern bool zdjson_audit_comment(struct json_object *root, ZdJsonComment *comment);
+extern void zdjson_webhook(struct json_object *root, ZdJsonWebhook *event);
+extern bool zdjson_parse_time(const char *text, int64_t *epoch_us);
 
 extern void zdjson_error_summary(const char *body, size_t len,
 								 char *out, size_t outlen);
