@@ -13,6 +13,7 @@
  */
 #include "zd_json.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,8 @@ zdjson_parse(const char *text, size_t len, const char **error)
 		*error = "out of memory";
 		return NULL;
 	}
+	/* Zendesk sends UTF-8; anything else must not reach a text column */
+	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 	root = json_tokener_parse_ex(tok, text, (int) len);
 	jerr = json_tokener_get_error(tok);
 	if (root == NULL && jerr == json_tokener_continue)
@@ -56,8 +59,9 @@ zdjson_parse(const char *text, size_t len, const char **error)
 		if (root == NULL && jerr == json_tokener_continue)
 			*error = "unexpected end of input";
 	}
-	else if (root != NULL)
+	else if (root != NULL || jerr == json_tokener_success)
 	{
+		/* (a valid "null" is a NULL root too: check what follows it) */
 		size_t		end = json_tokener_get_parse_end(tok);
 
 		while (end < len && (text[end] == ' ' || text[end] == '\t' ||
@@ -125,9 +129,13 @@ zdjson_int64(struct json_object *obj, const char *key, int64_t *out)
 		return false;
 	if (json_object_is_type(val, json_type_int))
 	{
-		errno = 0;
-		*out = json_object_get_int64(val);
-		return errno == 0;
+		/* json-c clamps numbers out of range to the limits: refuse those */
+		int64_t		v = json_object_get_int64(val);
+
+		if (v == INT64_MAX || v == INT64_MIN)
+			return false;
+		*out = v;
+		return true;
 	}
 	if (json_object_is_type(val, json_type_string))
 	{
@@ -135,7 +143,9 @@ zdjson_int64(struct json_object *obj, const char *key, int64_t *out)
 		char	   *end;
 		long long	v;
 
-		if (s == NULL || *s == '\0')
+		/* digits, with an optional minus: no space, no plus sign */
+		if (s == NULL || !(isdigit((unsigned char) s[0]) ||
+						   (s[0] == '-' && isdigit((unsigned char) s[1]))))
 			return false;
 		errno = 0;
 		v = strtoll(s, &end, 10);
@@ -587,18 +597,89 @@ zdjson_user_response(struct json_object *root, ZdJsonUser *user)
 	return zdjson_user(zdjson_get(root, "user"), user);
 }
 
-/* copy printable text, collapsing control characters */
+/*
+ * The length of the well-formed UTF-8 character at s (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or 0 when the
+ * bytes there, of which avail are at hand, are not one.
+ */
+static size_t
+utf8_char_length(const unsigned char *s, size_t avail)
+{
+	size_t		len;
+	unsigned char lo = 0x80;
+	unsigned char hi = 0xbf;
+	size_t		i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+	{
+		len = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;			/* overlong */
+		else if (s[0] == 0xed)
+			hi = 0x9f;			/* surrogates */
+	}
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+	{
+		len = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;			/* overlong */
+		else if (s[0] == 0xf4)
+			hi = 0x8f;			/* above U+10FFFF */
+	}
+	else
+		return 0;
+	if (avail < len)
+		return 0;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/*
+ * copy_printable
+ *		Copy text for a message: control characters become spaces, bytes
+ *		that are not UTF-8 become '?', and a character is copied whole or
+ *		not at all, so the result is valid UTF-8 whatever the input.
+ */
 static void
 copy_printable(char *out, size_t outlen, const char *in, size_t inlen)
 {
+	const unsigned char *s = (const unsigned char *) in;
 	size_t		o = 0;
-	size_t		i;
+	size_t		i = 0;
 
-	for (i = 0; i < inlen && o + 1 < outlen; i++)
+	while (i < inlen && o + 1 < outlen)
 	{
-		unsigned char c = (unsigned char) in[i];
+		size_t		len = utf8_char_length(s + i, inlen - i);
 
-		out[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char) c;
+		if (len == 0 && s[i] >= 0xc2 && s[i] <= 0xf4 &&
+			inlen - i < (s[i] >= 0xf0 ? 4 : s[i] >= 0xe0 ? 3 : 2))
+			break;				/* a character cut by the input's end */
+		if (len == 0)
+		{
+			out[o++] = '?';
+			i++;
+		}
+		else if (len == 1)
+		{
+			out[o++] = (s[i] < 0x20 || s[i] == 0x7f) ? ' ' : (char) s[i];
+			i++;
+		}
+		else if (o + len < outlen)
+		{
+			memcpy(out + o, s + i, len);
+			o += len;
+			i += len;
+		}
+		else
+			break;
 	}
 	out[o] = '\0';
 }
@@ -756,9 +837,14 @@ zdjson_parse_time(const char *text, int64_t *epoch_us)
 		p++;
 	else if (*p == '+' || *p == '-')
 	{
-		int			oh = fixed_digits(p + 1, 2);
-		int			om = (p[3] == ':') ? fixed_digits(p + 4, 2) : -1;
+		int			oh;
+		int			om;
 
+		/* exactly "+hh:mm" */
+		if (strlen(p) != 6 || p[3] != ':')
+			return false;
+		oh = fixed_digits(p + 1, 2);
+		om = fixed_digits(p + 4, 2);
 		if (oh < 0 || oh > 23 || om < 0 || om > 59)
 			return false;
 		offset = (int64_t) (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
