@@ -54,6 +54,7 @@ SELECT zd_ingest_webhook('{"type": "zen:event-type:ticket.created", "id": ', :'b
 SELECT zd_ingest_webhook('', :'bearer');
 SELECT zd_ingest_webhook('[1, 2, 3]', :'bearer');
 SELECT zd_ingest_webhook('null', :'bearer');
+SELECT zd_ingest_webhook('null x', :'bearer');
 SELECT zd_ingest_webhook('{"id": "e1", "time": "2025-01-08T10:12:07Z"}', :'bearer');
 SELECT zd_ingest_webhook('{"type": "ticket.created", "id": "e1"}', :'bearer');
 SELECT zd_ingest_webhook('{"type": "zen:event-type:ticket.created", "time": "2025-01-08T10:12:07Z"}', :'bearer');

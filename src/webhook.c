@@ -412,6 +412,16 @@ apply_event(WebhookConnection *conn, ZdJsonWebhook *event)
 	return outcome;
 }
 
+/* a lower-case phrase from the parser as a detail sentence: capitalized, with a period */
+static char *
+as_sentence(const char *phrase)
+{
+	char	   *s = psprintf("%s.", phrase);
+
+	s[0] = pg_toupper((unsigned char) s[0]);
+	return s;
+}
+
 /*
  * zd_ingest_webhook(body, auth_header, signature, signature_timestamp)
  *		RETURNS text: applied, duplicate, stale or ignored.
@@ -449,7 +459,7 @@ zd_ingest_webhook(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("the webhook body is not valid JSON"),
-				 errdetail("%s.", parse_error)));
+				 errdetail("%s", as_sentence(parse_error))));
 
 	PG_TRY();
 	{
@@ -460,7 +470,7 @@ zd_ingest_webhook(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the webhook body is not a Zendesk event"),
-					 errdetail("%s.", event.error),
+					 errdetail("%s", as_sentence(event.error)),
 					 errhint("zd_ingest_webhook takes Zendesk's event-subscription webhooks "
 							 "(zen:event-type:ticket.*).")));
 

@@ -8,8 +8,10 @@
 #   4. TAP tests (test/t): worker, configuration, HTTP client, sync paths
 #      end to end against the simulator,
 #   5. the standalone unit tests of the backend-independent C code (test/unit),
+#   6. the libFuzzer target over the webhook parsing code (test/fuzz):
+#      1,000,000 runs (ZD_FUZZ_RUNS to change) without a crash,
 # and ends with the summary line "N passed, N failed" (simulator and unit
-# test cases, pg_regress and isolation tests, TAP assertions).
+# test cases, pg_regress and isolation tests, TAP assertions, the fuzz run).
 #
 # KEEP_WORK=1 keeps the scratch build folder (its path is printed).
 set -u
@@ -19,7 +21,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$here/test/lib/common.sh"
 
 zd_require_root
-zd_install_packages
+# clang and its libFuzzer runtime for step 6
+zd_install_packages clang-14 libclang-rt-14-dev
 work=$(zd_stage_copy "$here")
 echo "scratch build folder: $work"
 cleanup() {
@@ -122,6 +125,22 @@ if [ -x test/unit/run.sh ]; then
 	bad=$(echo "$out" | grep -c '^not ok ')
 	if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
 	add "$ok" "$bad"
+fi
+
+# --- 6. fuzzing ------------------------------------------------------------------
+if [ -x test/fuzz/run.sh ]; then
+	zd_say "libFuzzer over the webhook parsing and mapping code"
+	out=$(as_pg bash test/fuzz/run.sh "${ZD_FUZZ_RUNS:-1000000}" 2>&1)
+	rc=$?
+	echo "$out" | grep -E '^(Done|== |stat::(number_of_executed_units|average_exec_per_sec)|corpus:|libFuzzer|SUMMARY|reproduce)' || true
+	if [ "$rc" -eq 0 ] && echo "$out" | grep -q '^Done [0-9]* runs'; then
+		echo "ok - fuzz_webhook ran without a crash"
+		add 1 0
+	else
+		echo "$out" | tail -n 30
+		echo "not ok - fuzz_webhook"
+		add 0 1
+	fi
 fi
 
 echo

@@ -42,7 +42,7 @@ zd_stage_copy() {
 	chmod 755 "$dest"
 	(cd "$src" && tar --exclude=.git --exclude='*.o' --exclude='*.so' \
 		--exclude=tmp_check --exclude=tmp_check_regress --exclude=tmp_check_iso \
-		--exclude=results --exclude=output_iso --exclude=log -cf - .) | (cd "$dest" && tar -xf -)
+		--exclude=results --exclude=output_iso --exclude=log --exclude=./test/fuzz/build -cf - .) | (cd "$dest" && tar -xf -)
 	chown -R postgres:postgres "$dest"
 	echo "$dest"
 }
