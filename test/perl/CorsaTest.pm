@@ -200,6 +200,88 @@ sub last_request_seq
 	return $self->get('/_sim/requests?since=0')->{last_seq} // 0;
 }
 
+# Agents at work: create `tickets` tickets for `people` requesters
+# (person<N>@example.org), then reply, change statuses and fields, delete,
+# restore, merge and mark spam at random until the actions have emitted at
+# least `events` webhook events.  Uses Perl's rand (seed it with srand).
+# Returns { live => [ids not gone], deleted => {id => 1}, closed => {id => 1},
+# emitted => count }.
+sub simulate_agents
+{
+	my ($self, %opts) = @_;
+	my ($tickets, $people, $target) = @opts{qw(tickets people events)};
+	my $emitted = 0;
+	my (@live, %deleted, %closed);
+	my $pick = sub { croak 'pick from an empty list' unless @_; return $_[ int(rand(scalar @_)) ]; };
+	my $act = sub {
+		my ($action, $body) = @_;
+		my $res = eval { $self->post("/_sim/actions/$action", $body) };
+		if (!$res)
+		{
+			# Zendesk refused (closed, deleted: no event); anything else is a bug
+			croak "the simulator's $action failed: $@" unless $@ =~ /: 4(04|22) /;
+			return undef;
+		}
+		$emitted += scalar @{ $res->{events} };
+		return $res;
+	};
+
+	for my $n (1 .. $tickets)
+	{
+		my $who = 1 + int(rand($people));
+		my $res = $act->('create_ticket', {
+			requester_email => "person$who\@example.org", requester_name => "Person $who",
+			subject => "Question $n", body => "Details of question $n from person $who",
+			priority => $pick->(qw(low normal high urgent)), tags => [ $pick->(qw(billing bug gdpr)) ] });
+		push @live, $res->{ticket}{id};
+	}
+	while ($emitted < $target)
+	{
+		my $id = $pick->(@live);
+		my $r = rand();
+		if ($r < 0.45)
+		{
+			$act->('reply', { ticket_id => $id, body => "Reply $emitted on $id",
+				public => (rand() < 0.8 ? JSON::PP::true : JSON::PP::false),
+				author => $pick->('agent', 'requester', 'admin') });
+		}
+		elsif ($r < 0.62)
+		{
+			my $status = rand() < 0.03 ? 'closed' : $pick->(qw(open pending hold solved));
+			$closed{$id} = 1
+			  if $act->('set_status', { ticket_id => $id, status => $status }) && $status eq 'closed';
+		}
+		elsif ($r < 0.85)
+		{
+			$act->('update', { ticket_id => $id, @{ $pick->(
+				[ subject => "Question $id, again at $emitted" ],
+				[ priority => $pick->(qw(low normal high urgent)) ],
+				[ tags => [ $pick->(qw(billing bug gdpr)), $pick->(qw(vip refund)) ] ]) } });
+		}
+		elsif ($r < 0.93)
+		{
+			if ($deleted{$id}) { delete $deleted{$id} if $act->('restore', { ticket_id => $id }); }
+			else { $deleted{$id} = 1 if $act->('soft_delete', { ticket_id => $id }); }
+		}
+		elsif ($r < 0.95 && @live > $tickets / 2)
+		{
+			@live = grep { $_ != $id } @live
+			  if $act->('permanent_delete', { ticket_id => $id });
+		}
+		elsif ($r < 0.97 && @live > $tickets / 2)
+		{
+			my $target_id = $pick->(@live);
+			@live = grep { $_ != $id } @live
+			  if $target_id != $id && $act->('merge', { source_id => $id, target_id => $target_id });
+		}
+		elsif ($r >= 0.97)
+		{
+			$deleted{$id} = 1 if $act->('mark_spam', { ticket_id => $id });
+		}
+	}
+	return { live => \@live, deleted => \%deleted, closed => \%closed, emitted => $emitted };
+}
+
 sub add_fault
 {
 	my ($self, %fault) = @_;
