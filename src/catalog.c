@@ -141,6 +141,14 @@ zd_spi_exec_params(const char *sql, int nargs, Oid *argtypes, Datum *values,
  *		caller connected to SPI.  Plans are re-prepared when the
  *		extension's schema changed (the extension was dropped and created
  *		elsewhere); PostgreSQL's plan cache handles everything else.
+ *
+ *		The ZD_PLAN_WEBHOOK_* statements write a single event's rows and
+ *		use a generic plan from the first run.  Our statements take their
+ *		rows as arrays, whose length a custom plan sees and a generic one
+ *		does not, so the plan cache would otherwise plan each webhook's
+ *		statements afresh, which was half its cost.  The batch variants
+ *		(export pages of 1000 rows) keep custom plans: a generic plan,
+ *		made while the tables were small, would join them by scanning.
  */
 SPIPlanPtr
 zd_saved_plan(ZdPlanId id, char *(*build_sql) (void), int nargs, Oid *argtypes)
@@ -158,7 +166,10 @@ zd_saved_plan(ZdPlanId id, char *(*build_sql) (void), int nargs, Oid *argtypes)
 			pfree(saved->schema);
 			saved->plan = NULL;
 		}
-		plan = SPI_prepare(build_sql(), nargs, argtypes);
+		plan = SPI_prepare_cursor(build_sql(), nargs, argtypes,
+								  (id == ZD_PLAN_WEBHOOK_TICKET ||
+								   id == ZD_PLAN_WEBHOOK_COMMENT) ?
+								  CURSOR_OPT_GENERIC_PLAN : 0);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)

@@ -125,6 +125,10 @@ typedef enum ZdPlanId
 	ZD_PLAN_WEBHOOK_CONNECTIONS,
 	ZD_PLAN_WEBHOOK_EVENT,
 	ZD_PLAN_WEBHOOK_OUTCOME,
+	ZD_PLAN_LOG_ENTRY,
+	/* one webhook event's writes, with generic plans */
+	ZD_PLAN_WEBHOOK_TICKET,
+	ZD_PLAN_WEBHOOK_COMMENT,
 	ZD_PLAN_COUNT
 } ZdPlanId;
 

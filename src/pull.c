@@ -53,6 +53,7 @@ typedef enum PullStep
 #define ZD_MAX_DELETED_PAGES	10
 /* users/show_many requests per run at most (100 users each) */
 #define ZD_MAX_USER_REQUESTS	10
+#define ZD_FILL_GAP_MS			1000
 /* how long to wait before retrying after a failure to even start a run */
 #define ZD_RUN_START_RETRY_MS	10000
 
@@ -91,6 +92,7 @@ struct ZdPullState
 	int			user_requests;
 	char	   *missing_users;	/* "id,id,..." being asked for */
 	bool		filling;		/* asking for users outside a run */
+	TimestampTz next_fill_at;	/* no new fill before this */
 
 	int64		unsaved_requests;	/* requests made since the run row was saved */
 	int64		changes;		/* new objects and newer states (missed webhooks) */
@@ -234,6 +236,8 @@ pull_fill_step(ZdConnState *conn, TimestampTz now, TimestampTz next)
 
 	if (p->users.in_flight)
 		return next;
+	if (!p->filling && now < p->next_fill_at)
+		return next == 0 ? p->next_fill_at : Min(next, p->next_fill_at);
 	if (!p->filling)
 	{
 		p->filling = true;
@@ -247,8 +251,10 @@ pull_fill_step(ZdConnState *conn, TimestampTz now, TimestampTz next)
 		p->users.done = true;
 	if (p->users.done)
 	{
+		/* a burst of webhooks gets one fill a second, not one per commit */
 		conn->fill_requested = false;
 		p->filling = false;
+		p->next_fill_at = TimestampTzPlusMilliseconds(now, ZD_FILL_GAP_MS);
 		return next;
 	}
 	return pull_consider(conn, &p->users, STEP_USERS, ZD_ENDPOINT_ACCOUNT, now, next);
@@ -678,7 +684,7 @@ apply_event_page(void *arg)
 		zd_log(ZD_LOG_WARNING, conn->id, p->run_id, NULL,
 			   "the ticket-event export did not move past " INT64_FORMAT
 			   "; skipping to the next second", stuck_at);
-	zd_store_comments(conn->id, comments, ncomments, &counts);
+	zd_store_comments(conn->id, comments, ncomments, false, &counts);
 	save_progress(p, 1, &counts);
 	zd_xact_commit();
 }

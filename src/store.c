@@ -246,11 +246,33 @@ zd_store_users(int32 connection_id, struct json_object *users)
 
 /* ---- tickets ---- */
 
+/*
+ * tickets_upsert_sql
+ *		The ticket upsert.  For a page it also counts deletions and changes
+ *		against the rows as they were ("before"); a webhook needs neither,
+ *		and its statement is cheaper without them.
+ */
 static char *
-tickets_sql(void)
+tickets_upsert_sql(bool for_page)
 {
 	const char *tickets = zd_qualified("zd_tickets");
 	const char *users = zd_qualified("zd_users");
+	const char *before = for_page ?
+		psprintf(" before AS ("
+				 " SELECT b.zendesk_id, b.deleted_at IS NOT NULL AS was_deleted,"
+				 " b.zendesk_updated_at, b.source_version FROM %s b"
+				 " WHERE b.connection_id = $1 AND b.zendesk_id IN (SELECT zid FROM input)),",
+				 tickets) : "";
+	const char *summary = for_page ?
+		" SELECT count(*), count(*) FILTER (WHERE w.inserted),"
+		" count(*) FILTER (WHERE w.is_deleted AND NOT coalesce(b.was_deleted, false)),"
+		" count(*) FILTER (WHERE b.zendesk_id IS NULL OR b.source_version IS NULL"
+		" OR w.updated IS DISTINCT FROM b.zendesk_updated_at"
+		" OR w.is_deleted <> b.was_deleted),"
+		" count(*) FILTER (WHERE w.lacks_email)"
+		" FROM written w LEFT JOIN before b ON b.zendesk_id = w.zendesk_id" :
+		" SELECT count(*), count(*) FILTER (WHERE w.inserted), 0::int8, 0::int8,"
+		" count(*) FILTER (WHERE w.lacks_email) FROM written w";
 
 	/*
 	 * NEWER_CONTENT: a state that is not deleted, newer than the content
@@ -291,10 +313,7 @@ tickets_sql(void)
 					" ticket_type, tags, created_at, updated_at, version, deleted, deletion_kind,"
 					" deleted_at, deleted_by, raw, merged_into, followup_source)"
 					" ORDER BY x.zid, x.version DESC),"
-					" before AS ("
-					" SELECT b.zendesk_id, b.deleted_at IS NOT NULL AS was_deleted,"
-					" b.zendesk_updated_at, b.source_version FROM %s b"
-					" WHERE b.connection_id = $1 AND b.zendesk_id IN (SELECT zid FROM input)),"
+					"%s"
 					" written AS ("
 					" INSERT INTO %s AS t (connection_id, zendesk_id, external_id,"
 					" requester_zendesk_id, requester_email, requester_name, subject, description,"
@@ -367,21 +386,29 @@ tickets_sql(void)
 					" WHERE " CONTENT " OR " NEWER_DELETION " OR " STRONGER " OR " NEW_MERGE
 					" RETURNING t.zendesk_id, t.deleted_at IS NOT NULL AS is_deleted,"
 					" t.zendesk_updated_at AS updated, (t.xmax = 0) AS inserted,"
-					" t.requester_email IS NULL AND t.requester_zendesk_id IS NOT NULL AS lacks_email)"
-					" SELECT count(*), count(*) FILTER (WHERE w.inserted),"
-					" count(*) FILTER (WHERE w.is_deleted AND NOT coalesce(b.was_deleted, false)),"
-					" count(*) FILTER (WHERE b.zendesk_id IS NULL OR b.source_version IS NULL"
-					" OR w.updated IS DISTINCT FROM b.zendesk_updated_at"
-					" OR w.is_deleted <> b.was_deleted),"
-					" count(*) FILTER (WHERE w.lacks_email)"
-					" FROM written w LEFT JOIN before b ON b.zendesk_id = w.zendesk_id",
-					tickets, tickets, tickets, users);
+					" t.requester_email IS NULL AND t.requester_zendesk_id IS NOT NULL"
+					" AND NOT EXISTS (SELECT 1 FROM %s k WHERE k.connection_id = $1"
+					" AND k.zendesk_id = t.requester_zendesk_id) AS lacks_email)"
+					"%s",
+					before, tickets, tickets, users, users, summary);
 #undef NEWER_CONTENT
 #undef PROVISIONAL
 #undef CONTENT
 #undef NEWER_DELETION
 #undef STRONGER
 #undef NEW_MERGE
+}
+
+static char *
+tickets_sql(void)
+{
+	return tickets_upsert_sql(true);
+}
+
+static char *
+webhook_ticket_sql(void)
+{
+	return tickets_upsert_sql(false);
 }
 
 /*
@@ -447,7 +474,15 @@ zd_store_tickets(int32 connection_id, ZdTicketWrite *tickets, int n,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_UPSERT_TICKETS, tickets_sql, 21, types),
+	if (seen_by == ZD_SEEN_BY_WEBHOOK)
+	{
+		/* one event's ticket: a generic plan, no before-and-after counts */
+		Assert(n == 1);
+		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_TICKET, webhook_ticket_sql, 21, types),
+						values, NULL, SPI_OK_SELECT);
+	}
+	else
+		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_UPSERT_TICKETS, tickets_sql, 21, types),
 					values, NULL, SPI_OK_SELECT);
 	if (counts != NULL && SPI_processed == 1)
 	{
@@ -526,20 +561,23 @@ comments_sql(void)
 					" OR (r.html_body IS NULL AND EXCLUDED.html_body IS NOT NULL)"
 					" OR (r.zendesk_created_at IS NULL AND EXCLUDED.zendesk_created_at IS NOT NULL)"
 					" RETURNING (r.xmax = 0) AS inserted,"
-					" r.author_email IS NULL AND r.author_zendesk_id IS NOT NULL AS lacks_email",
+					" r.author_email IS NULL AND r.author_zendesk_id IS NOT NULL"
+					" AND NOT EXISTS (SELECT 1 FROM %s k WHERE k.connection_id = $1"
+					" AND k.zendesk_id = r.author_zendesk_id) AS lacks_email",
 					zd_qualified("zd_replies"), zd_qualified("zd_tickets"),
-					zd_qualified("zd_users"));
+					zd_qualified("zd_users"), zd_qualified("zd_users"));
 }
 
 /*
  * zd_store_comments
  *		Record comments (each once, whatever the order they arrive in).  A
  *		comment never changes a ticket's state; its ticket is created as a
- *		placeholder when unknown.
+ *		placeholder when unknown.  for_webhook: one comment, whose ticket
+ *		the caller has just written.
  */
 void
 zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
-				  ZdStoreCounts *counts)
+				  bool for_webhook, ZdStoreCounts *counts)
 {
 	Column		c[10];
 	Oid			elem[10] = {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID,
@@ -578,11 +616,21 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	/* tickets first, in their own statement, so the insert below sees them */
-	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_TICKET_PLACEHOLDERS, placeholders_sql, 3, types),
-					values, NULL, SPI_OK_INSERT);
-	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_INSERT_COMMENTS, comments_sql, 11, types),
-					values, NULL, SPI_OK_INSERT_RETURNING);
+	if (for_webhook)
+	{
+		/* the event's ticket was written just before: a generic plan */
+		Assert(n == 1);
+		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_COMMENT, comments_sql, 11, types),
+						values, NULL, SPI_OK_INSERT_RETURNING);
+	}
+	else
+	{
+		/* tickets first, in their own statement, so the insert below sees them */
+		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_TICKET_PLACEHOLDERS, placeholders_sql, 3, types),
+						values, NULL, SPI_OK_INSERT);
+		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_INSERT_COMMENTS, comments_sql, 11, types),
+						values, NULL, SPI_OK_INSERT_RETURNING);
+	}
 	if (counts != NULL)
 	{
 		for (k = 0; k < SPI_processed; k++)

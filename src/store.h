@@ -61,7 +61,7 @@ extern void zd_store_users(int32 connection_id, struct json_object *users);
 extern void zd_store_tickets(int32 connection_id, ZdTicketWrite *tickets,
 							 int n, ZdSeenBy seen_by, ZdStoreCounts *counts);
 extern void zd_store_comments(int32 connection_id, ZdJsonComment *comments,
-							  int n, ZdStoreCounts *counts);
+							  int n, bool for_webhook, ZdStoreCounts *counts);
 extern void zd_store_deletion_details(int32 connection_id,
 									  ZdJsonDeletedTicket *entries, int n);
 extern int64 zd_store_fill_from_users(int32 connection_id);

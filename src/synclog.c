@@ -32,6 +32,13 @@ level_name(ZdLogLevel level)
 	return "info";
 }
 
+static char *
+log_entry_sql(void)
+{
+	return psprintf("INSERT INTO %s (level, connection_id, run_id, message, detail) "
+					"VALUES ($1, $2, $3, $4, $5::jsonb)", zd_qualified("zd_sync_log"));
+}
+
 /*
  * zd_log
  *		Append an entry to zd_sync_log in the current transaction.
@@ -46,7 +53,6 @@ zd_log(ZdLogLevel level, int32 connection_id, int64 run_id,
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	Oid			types[5] = {TEXTOID, INT4OID, INT8OID, TEXTOID, TEXTOID};
-	char	   *sql;
 
 	initStringInfo(&message);
 	for (;;)
@@ -77,10 +83,7 @@ zd_log(ZdLogLevel level, int32 connection_id, int64 run_id,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	sql = psprintf("INSERT INTO %s (level, connection_id, run_id, message, detail) "
-				   "VALUES ($1, $2, $3, $4, $5::jsonb)",
-				   zd_qualified("zd_sync_log"));
-	if (SPI_execute_with_args(sql, 5, types, values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not write to zd_sync_log");
+	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_LOG_ENTRY, log_entry_sql, 5, types),
+					values, nulls, SPI_OK_INSERT);
 	SPI_finish();
 }

@@ -389,7 +389,7 @@ apply_event(WebhookConnection *conn, ZdJsonWebhook *event)
 
 	zd_store_tickets(conn->id, &write, 1, ZD_SEEN_BY_WEBHOOK, &counts);
 	if (event->has_comment)
-		zd_store_comments(conn->id, &event->comment, 1, &counts);
+		zd_store_comments(conn->id, &event->comment, 1, true, &counts);
 
 	outcome = (counts.tickets > 0 || counts.replies > 0) ? "applied" : "stale";
 	if (strcmp(outcome, "applied") != 0)
