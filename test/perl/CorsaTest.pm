@@ -122,6 +122,7 @@ use warnings;
 
 use Carp;
 use HTTP::Tiny;
+use Scalar::Util ();
 use IPC::Run;
 use JSON::PP;
 use PostgreSQL::Test::Utils;
@@ -164,7 +165,20 @@ sub start
 		http => HTTP::Tiny->new(timeout => 300, keep_alive => 0),
 		log => $log,
 	}, $class;
+	push @CorsaTest::Simulator::STARTED, $self;
+	Scalar::Util::weaken($CorsaTest::Simulator::STARTED[-1]);
 	return $self;
+}
+
+# whatever a test did or failed to do, no simulator outlives it
+END
+{
+	my $rc = $?;
+	for my $sim (grep { defined } @CorsaTest::Simulator::STARTED)
+	{
+		eval { $sim->stop; };
+	}
+	$? = $rc;
 }
 
 sub url { return $_[0]{url}; }
