@@ -6,7 +6,8 @@
 #   1. connect to "Zendesk" (verified credentials, webhook URL and token)
 #   2. import its history, matching tickets to the application's clients
 #   3. an agent deletes a ticket in Zendesk: a poll labels it Deleted
-#   4. "View logs" and the status view
+#   4. an agent replies in Zendesk: its webhooks are applied at once
+#   5. "View logs" and the status view
 #
 # KEEP=1 leaves the server and the simulator running at the end (the
 # script prints how to reach them).
@@ -109,6 +110,7 @@ FROM zd_tickets t LEFT JOIN clients c ON c.id::text = t.client_id
 ORDER BY t.client_id IS NULL, t.zendesk_id LIMIT 6;
 EOF
 
+replied=$(sql -At -c "SELECT zendesk_id FROM zd_tickets WHERE deleted_at IS NULL AND client_id IS NOT NULL ORDER BY zendesk_id OFFSET 1 LIMIT 1")
 victim=$(sql -At -c "SELECT zendesk_id FROM zd_tickets WHERE deleted_at IS NULL AND client_id IS NOT NULL ORDER BY zendesk_id LIMIT 1")
 title "3. an agent deletes ticket $victim in Zendesk; a poll picks it up"
 sim POST /_sim/actions/soft_delete "{\"ticket_id\": $victim}" >/dev/null
@@ -130,7 +132,32 @@ SELECT zendesk_id, subject, status, label, deletion_kind, deleted_by_name,
 FROM zd_tickets t WHERE zendesk_id = $victim;
 EOF
 
-title "4. View logs (zd_sync_log) and zd_sync_status"
+title "4. an agent replies to ticket $replied in Zendesk; the webhooks arrive"
+token=$(sql -At -c "SELECT webhook_token FROM zd_webhook_settings()")
+sim DELETE /_sim/webhooks >/dev/null
+sim POST /_sim/config "{\"webhook_bearer_token\": \"$token\"}" >/dev/null
+sim POST /_sim/actions/reply "{\"ticket_id\": $replied, \"body\": \"Your audit report is attached.\", \"status\": \"pending\"}" >/dev/null
+echo "(the application's webhook endpoint passes each body and its headers on)"
+sim GET "/_sim/webhooks?since=0" | as_pg $PYTHON -c '
+import json, sys
+for e in json.load(sys.stdin)["events"]:
+    print(json.dumps([e["type"], e["body"], e["headers"].get("authorization", ""),
+                      e["headers"]["x-zendesk-webhook-signature"],
+                      e["headers"]["x-zendesk-webhook-signature-timestamp"]]))' |
+while IFS= read -r event; do
+	sql -At -v ev="$event" <<'EOF'
+SELECT rpad((:'ev'::jsonb)->>0, 40) || ' -> ' ||
+	zd_ingest_webhook((:'ev'::jsonb)->>1, (:'ev'::jsonb)->>2,
+		(:'ev'::jsonb)->>3, (:'ev'::jsonb)->>4);
+EOF
+done
+sql <<EOF
+SELECT t.zendesk_id, t.status, r.author_name, r.public, r.body
+FROM zd_replies r JOIN zd_tickets t ON t.id = r.ticket_id
+WHERE t.zendesk_id = $replied ORDER BY r.created_at DESC LIMIT 1;
+EOF
+
+title "5. View logs (zd_sync_log) and zd_sync_status"
 sql <<'EOF'
 SELECT to_char(logged_at, 'HH24:MI:SS') AS at, level, message FROM zd_sync_log ORDER BY id;
 \x on
