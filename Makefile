@@ -27,12 +27,15 @@ OBJS = \
 	src/catalog.o \
 	src/synclog.o \
 	src/zd_json.o \
+	src/zd_request_json.o \
 	src/connection.o \
 	src/clients.o \
 	src/store.o \
 	src/pull.o \
 	src/runs.o \
-	src/webhook.o
+	src/webhook.o \
+	src/queue.o \
+	src/push.o
 
 DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
 

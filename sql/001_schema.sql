@@ -74,6 +74,7 @@ SELECT r.connection_id = t.connection_id AS same_connection
 FROM zd_replies r JOIN zd_tickets t ON t.id = r.ticket_id;
 
 -- without a connection there is no default for connection_id
+DELETE FROM zd_outbox;
 DELETE FROM zd_replies;
 DELETE FROM zd_tickets;
 DELETE FROM zd_connections;

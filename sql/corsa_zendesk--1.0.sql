@@ -29,6 +29,7 @@ CREATE TABLE zd_connections (
 	next_poll_at timestamptz,
 	learned_rate_limit integer,
 	missed_webhook_changes bigint NOT NULL DEFAULT 0,
+	push_key_prefix text NOT NULL DEFAULT replace(gen_random_uuid()::text, '-', ''),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
 	CONSTRAINT zd_connections_enabled_token_check
@@ -57,6 +58,7 @@ COMMENT ON COLUMN zd_connections.next_poll_at IS 'When the next scheduled poll i
 COMMENT ON COLUMN zd_connections.learned_rate_limit IS 'Requests per minute the account allows, from Zendesk''s X-Rate-Limit header.';
 COMMENT ON COLUMN zd_connections.missed_webhook_changes IS 'Changes that a poll found although no webhook had reported them (counted once webhooks arrive).';
 COMMENT ON COLUMN zd_connections.created_at IS 'When the connection was first configured.';
+COMMENT ON COLUMN zd_connections.push_key_prefix IS 'Random prefix of the Idempotency-Keys of this database''s ticket creations (kept by pg_dump, so a restored database retries with the same keys).';
 COMMENT ON COLUMN zd_connections.updated_at IS 'When the connection row last changed.';
 
 --
@@ -266,7 +268,7 @@ CREATE TABLE zd_outbox (
 	next_attempt_at timestamptz NOT NULL DEFAULT now(),
 	last_error text,
 	last_http_status integer,
-	idempotency_key text UNIQUE,
+	idempotency_key text,
 	claimed_at timestamptz,
 	created_at timestamptz NOT NULL DEFAULT now(),
 	sent_at timestamptz,
@@ -294,6 +296,114 @@ COMMENT ON COLUMN zd_outbox.idempotency_key IS 'Idempotency-Key sent with a tick
 COMMENT ON COLUMN zd_outbox.claimed_at IS 'When the worker last took the item.';
 COMMENT ON COLUMN zd_outbox.created_at IS 'When the item was queued.';
 COMMENT ON COLUMN zd_outbox.sent_at IS 'When Zendesk accepted it.';
+
+--
+-- Triggers: what the application writes is queued for the worker
+--
+
+-- a ticket given only a client gets that client's e-mail (and name, when the
+-- application did not give one) before it is written
+CREATE FUNCTION zd_tickets_fill_requester() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	src @extschema@.zd_client_source;
+	found_email text;
+	found_rows bigint;
+BEGIN
+	SELECT * INTO src FROM @extschema@.zd_client_source;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'ticket % has a client_id but no requester_email, and no client table is set', NEW.id
+			USING ERRCODE = 'not_null_violation',
+				  HINT = 'Give requester_email, or call zd_set_client_source() first.';
+	END IF;
+	EXECUTE format('SELECT %I::text FROM %s WHERE %I::text = $1',
+				   src.email_column, src.table_name, src.id_column)
+		INTO found_email USING NEW.client_id;
+	GET DIAGNOSTICS found_rows = ROW_COUNT;
+	IF found_rows = 0 THEN
+		RAISE EXCEPTION 'client % is not in %', NEW.client_id, src.table_name
+			USING ERRCODE = 'foreign_key_violation',
+				  HINT = 'Give an existing client_id, or requester_email.';
+	ELSIF found_email IS NULL THEN
+		RAISE EXCEPTION 'client % has no e-mail in %', NEW.client_id, src.table_name
+			USING ERRCODE = 'foreign_key_violation',
+				  HINT = 'A ticket pushed to Zendesk needs its requester''s e-mail.';
+	END IF;
+	NEW.requester_email := found_email;
+	RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION zd_tickets_fill_requester() IS
+	'Trigger: a Corsa-side ticket given only client_id gets the client''s e-mail as requester_email.';
+
+CREATE TRIGGER zd_tickets_fill_requester BEFORE INSERT ON zd_tickets
+	FOR EACH ROW WHEN (NEW.requester_email IS NULL AND NEW.client_id IS NOT NULL
+					   AND NEW.origin = 'corsa' AND NEW.zendesk_id IS NULL)
+	EXECUTE FUNCTION zd_tickets_fill_requester();
+
+CREATE FUNCTION zd_enqueue_push() RETURNS trigger
+LANGUAGE C SECURITY DEFINER AS 'MODULE_PATHNAME', 'zd_enqueue_push';
+
+COMMENT ON FUNCTION zd_enqueue_push() IS
+	'Trigger: queues a Corsa-side ticket, reply or status change in zd_outbox and wakes the worker at commit; rows the sync writes are left alone.';
+
+CREATE TRIGGER zd_tickets_enqueue_create AFTER INSERT ON zd_tickets
+	FOR EACH ROW WHEN (NEW.origin = 'corsa' AND NEW.sync_state = 'pending'
+					   AND NEW.zendesk_id IS NULL)
+	EXECUTE FUNCTION zd_enqueue_push();
+
+CREATE TRIGGER zd_tickets_enqueue_status AFTER UPDATE OF status ON zd_tickets
+	FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+	EXECUTE FUNCTION zd_enqueue_push();
+
+CREATE TRIGGER zd_replies_enqueue_reply AFTER INSERT ON zd_replies
+	FOR EACH ROW WHEN (NEW.origin = 'corsa' AND NEW.sync_state = 'pending'
+					   AND NEW.zendesk_comment_id IS NULL)
+	EXECUTE FUNCTION zd_enqueue_push();
+
+CREATE FUNCTION zd_retry_failed(subdomain text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	conn_ids integer[];
+	requeued bigint;
+BEGIN
+	SELECT array_agg(c.id) INTO conn_ids FROM @extschema@.zd_connections c
+	WHERE $1 IS NULL OR c.subdomain = lower($1);
+	IF $1 IS NOT NULL AND conn_ids IS NULL THEN
+		RAISE EXCEPTION 'no Zendesk connection for subdomain "%"', $1
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	WITH requeued_items AS (
+		UPDATE @extschema@.zd_outbox o
+		SET state = 'pending', attempts = 0, next_attempt_at = now()
+		WHERE o.state = 'failed' AND o.connection_id = ANY (conn_ids)
+		RETURNING o.kind, o.ticket_id, o.reply_id
+	), tickets AS (
+		UPDATE @extschema@.zd_tickets t SET sync_state = 'pending', sync_error = NULL
+		WHERE t.id IN (SELECT ticket_id FROM requeued_items WHERE kind <> 'add_reply')
+		  AND t.sync_state = 'failed'
+	), replies AS (
+		UPDATE @extschema@.zd_replies r SET sync_state = 'pending', sync_error = NULL
+		WHERE r.id IN (SELECT reply_id FROM requeued_items) AND r.sync_state = 'failed'
+	)
+	SELECT count(*) INTO requeued FROM requeued_items;
+	IF requeued > 0 THEN
+		INSERT INTO @extschema@.zd_sync_log (connection_id, level, message)
+		SELECT unnest(conn_ids), 'info',
+			format('%s failed push(es) queued again by zd_retry_failed', requeued);
+		PERFORM @extschema@.zd_wake_worker();
+	END IF;
+	RETURN requeued;
+END
+$$;
+
+COMMENT ON FUNCTION zd_retry_failed(text) IS
+	'Puts dead-lettered pushes (zd_outbox state failed) back in the queue; returns how many.';
 
 --
 -- Runs and the log
@@ -584,7 +694,8 @@ REVOKE ALL ON zd_connections, zd_tickets, zd_replies, zd_outbox, zd_sync_runs,
 REVOKE ALL ON FUNCTION zd_configure(text, text, text, boolean),
 	zd_webhook_settings(text), zd_rotate_webhook_token(text), zd_disconnect(text),
 	zd_full_sync(text), zd_poll_now(text), zd_ingest_webhook(text, text, text, text),
-	zd_set_signing_secret(text, text),
+	zd_set_signing_secret(text, text), zd_retry_failed(text),
+	zd_tickets_fill_requester(), zd_enqueue_push(),
 	zd_set_client_source(regclass, name, name), zd_rematch_clients(),
 	zd_wake_worker(), zd_default_connection_id(), zd_replies_set_connection()
 	FROM PUBLIC;

@@ -168,7 +168,8 @@ zd_saved_plan(ZdPlanId id, char *(*build_sql) (void), int nargs, Oid *argtypes)
 		}
 		plan = SPI_prepare_cursor(build_sql(), nargs, argtypes,
 								  (id == ZD_PLAN_WEBHOOK_TICKET ||
-								   id == ZD_PLAN_WEBHOOK_COMMENT) ?
+								   id == ZD_PLAN_WEBHOOK_COMMENT ||
+								   id == ZD_PLAN_ENQUEUE_PUSH) ?
 								  CURSOR_OPT_GENERIC_PLAN : 0);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));

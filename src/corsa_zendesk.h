@@ -129,6 +129,8 @@ typedef enum ZdPlanId
 	/* one webhook event's writes, with generic plans */
 	ZD_PLAN_WEBHOOK_TICKET,
 	ZD_PLAN_WEBHOOK_COMMENT,
+	ZD_PLAN_ENQUEUE_PUSH,
+	ZD_PLAN_LINK_PUSHED_TICKETS,
 	ZD_PLAN_COUNT
 } ZdPlanId;
 

@@ -412,6 +412,62 @@ webhook_ticket_sql(void)
 }
 
 /*
+ * link_sql
+ *		A ticket Corsa created carries external_id corsa:<zd_tickets.id>.
+ *		When Zendesk's state of it (a webhook, a poll) arrives before the
+ *		worker recorded the push's answer, it links to that row instead of
+ *		making a second one.
+ */
+static char *
+link_sql(void)
+{
+	const char *tickets = zd_qualified("zd_tickets");
+
+	return psprintf("UPDATE %s t SET zendesk_id = x.zid, sync_state = 'synced', sync_error = NULL,"
+					" updated_at = now()"
+					" FROM unnest($2::int8[], $3::text[]) AS x(zid, ext)"
+					" WHERE x.ext ~ '^corsa:[0-9]{1,18}$' AND t.id = substr(x.ext, 7)::int8"
+					" AND t.connection_id = $1 AND t.zendesk_id IS NULL AND t.origin = 'corsa'"
+					" AND NOT EXISTS (SELECT 1 FROM %s o WHERE o.connection_id = $1"
+					" AND o.zendesk_id = x.zid)", tickets, tickets);
+}
+
+static void
+link_pushed_tickets(int32 connection_id, ZdTicketWrite *tickets, int n)
+{
+	Column		zids;
+	Column		exts;
+	Oid			types[3] = {INT4OID, INT8ARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+	bool		any = false;
+	int			i;
+
+	col_init(&zids, INT8OID);
+	col_init(&exts, TEXTOID);
+	for (i = 0; i < n; i++)
+	{
+		const char *ext = tickets[i].ticket.external_id;
+
+		if (ext != NULL && strncmp(ext, "corsa:", 6) == 0)
+		{
+			col_int8(&zids, true, tickets[i].ticket.id);
+			col_text(&exts, ext);
+			any = true;
+		}
+	}
+	if (!any)
+		return;
+	values[0] = Int32GetDatum(connection_id);
+	values[1] = col_done(&zids);
+	values[2] = col_done(&exts);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_LINK_PUSHED_TICKETS, link_sql, 3, types),
+					values, NULL, SPI_OK_UPDATE);
+	SPI_finish();
+}
+
+/*
  * zd_store_tickets
  *		Write ticket states (newer ones win) and match their clients.
  *		counts (may be NULL) accumulates what happened.
@@ -431,6 +487,8 @@ zd_store_tickets(int32 connection_id, ZdTicketWrite *tickets, int n,
 
 	if (n <= 0)
 		return;
+
+	link_pushed_tickets(connection_id, tickets, n);
 
 	zendesk_ids = palloc(sizeof(int64) * n);
 	for (i = 0; i < 19; i++)

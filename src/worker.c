@@ -191,6 +191,11 @@ zd_worker_main(Datum main_arg)
 			due = zd_pull_step(conn, now);
 			if (due != 0)
 				next = Min(next, due);
+			if (woken)
+				zd_push_wake(conn);
+			due = zd_push_step(conn, now);
+			if (due != 0)
+				next = Min(next, due);
 		}
 		worker_forget_connections();
 
@@ -224,6 +229,7 @@ worker_dispatch(ZdHttpRequest *req)
 				zd_pull_handle(conn, req, tag);
 				break;
 			case ZD_TASK_PUSH:
+				zd_push_handle(conn, req, tag);
 				break;
 		}
 	}
@@ -377,6 +383,7 @@ worker_reload_connections(void *arg)
 		if (!conn->enabled)
 		{
 			zd_pull_reset(conn);
+			zd_push_reset(conn);
 			if (conn->replaced_account != NULL)
 				zdapi_account_destroy(conn->replaced_account);
 			conn->replaced_account = NULL;
@@ -418,6 +425,7 @@ worker_connection(int32 id)
 	conn->context = AllocSetContextCreate(worker_context, "corsa_zendesk connection",
 										  ALLOCSET_DEFAULT_SIZES);
 	zd_pull_reset(conn);
+	zd_push_reset(conn);
 	connections = lappend(connections, conn);
 	MemoryContextSwitchTo(oldcxt);
 	return conn;
@@ -561,8 +569,9 @@ zd_worker_recover(void *arg)
 
 /*
  * worker_maintenance
- *		Trim log entries, finished runs and webhook event ids older than
- *		log_retention (Zendesk retries a webhook for minutes, not days).
+ *		Trim log entries, finished runs, webhook event ids and sent queue
+ *		items older than log_retention (Zendesk retries a webhook for
+ *		minutes, not days).
  */
 static void
 worker_maintenance(void *arg)
@@ -583,6 +592,10 @@ worker_maintenance(void *arg)
 					   1, (Oid[]) {TEXTOID}, &interval, SPI_OK_DELETE);
 	zd_spi_exec_params(psprintf("DELETE FROM %s WHERE received_at < now() - $1::interval",
 								zd_qualified("zd_webhook_events")),
+					   1, (Oid[]) {TEXTOID}, &interval, SPI_OK_DELETE);
+	zd_spi_exec_params(psprintf("DELETE FROM %s WHERE state = 'sent'"
+								" AND sent_at < now() - $1::interval",
+								zd_qualified("zd_outbox")),
 					   1, (Oid[]) {TEXTOID}, &interval, SPI_OK_DELETE);
 	zd_xact_commit();
 }

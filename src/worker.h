@@ -76,4 +76,10 @@ extern void zd_pull_reset(ZdConnState *conn);
 extern TimestampTz zd_pull_step(ZdConnState *conn, TimestampTz now);
 extern void zd_pull_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag);
 
+/* push.c */
+extern void zd_push_reset(ZdConnState *conn);
+extern void zd_push_wake(ZdConnState *conn);
+extern TimestampTz zd_push_step(ZdConnState *conn, TimestampTz now);
+extern void zd_push_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag);
+
 #endif							/* ZD_WORKER_H */

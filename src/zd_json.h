@@ -144,6 +144,26 @@ typedef struct ZdJsonWebhook
 	int64_t		target_ticket_id;	/* merged: event.target_ticket_id */
 } ZdJsonWebhook;
 
+/* A ticket to create in Zendesk (zd_request_json.c); NULL/0: left out. */
+typedef struct ZdPushTicket
+{
+	const char *subject;
+	const char *body;			/* the first comment */
+	bool		is_public;
+	int64_t		author_id;
+	const char *requester_email;
+	const char *requester_name;
+	int64_t		requester_id;	/* instead of the e-mail (follow-ups) */
+	const char *external_id;
+	const char *status;
+	const char *priority;
+	const char *type;
+	const char *tags_json;		/* a JSON array of strings */
+	int64_t		followup_source_id;
+	const char *marker_key;		/* audit metadata: marker_key = marker_value */
+	int64_t		marker_value;
+} ZdPushTicket;
+
 extern struct json_object *zdjson_parse(const char *text, size_t len,
 										const char **error);
 extern void zdjson_free(struct json_object *root);
@@ -166,6 +186,17 @@ extern bool zdjson_parse_time(const char *text, int64_t *epoch_us);
 
 extern void zdjson_error_summary(const char *body, size_t len,
 								 char *out, size_t outlen);
+
+/* zd_request_json.c: push request bodies (malloc'd) and their answers */
+extern char *zdjson_build_ticket_create(const ZdPushTicket *ticket);
+extern char *zdjson_build_ticket_update(const char *body, bool is_public,
+										int64_t author_id, const char *status,
+										const char *marker_key, int64_t marker_value);
+extern char *zdjson_build_end_user(const char *email, const char *name);
+extern bool zdjson_found_user_id(struct json_object *root, int64_t *id);
+extern bool zdjson_marked_audit_comment(struct json_object *root, const char *key,
+										int64_t value, ZdJsonComment *comment);
+extern bool zdjson_first_ticket(struct json_object *root, ZdJsonTicket *ticket);
 
 /* helpers shared by the mapping code */
 extern struct json_object *zdjson_get(struct json_object *obj, const char *key);

@@ -1,0 +1,88 @@
+--
+-- The push queue: what the application writes is queued in zd_outbox in
+-- the same transaction; a ticket given only a client gets its e-mail;
+-- rows that are already in Zendesk (a restore) are not queued again;
+-- zd_retry_failed puts dead letters back.  (The worker is off in this
+-- suite, so the queue keeps what the triggers put there.)
+--
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SET client_min_messages = error;
+SELECT connection_id AS pushc FROM zd_configure('pushes', 'admin@pushes.example', 'secret-token-p', false) \gset
+RESET client_min_messages;
+
+-- a ticket and a reply, written by the application
+INSERT INTO zd_tickets (connection_id, subject, description, requester_email)
+VALUES (:pushc, 'Audit report', 'Where is my report?', 'ana@example.org');
+SELECT id AS t1 FROM zd_tickets WHERE subject = 'Audit report' \gset
+INSERT INTO zd_replies (ticket_id, body) VALUES (:t1, 'It is attached.');
+SELECT origin, sync_state, zendesk_id FROM zd_tickets WHERE id = :t1;
+SELECT o.kind, o.state, o.attempts, o.ticket_id = :t1 AS same_ticket, o.reply_id IS NOT NULL AS has_reply
+FROM zd_outbox o WHERE o.connection_id = :pushc ORDER BY o.id;
+
+-- a status change is queued; other changes, and a "change" to the same status, are not
+UPDATE zd_tickets SET status = 'pending' WHERE id = :t1;
+UPDATE zd_tickets SET status = 'pending', subject = 'Audit report (2025)' WHERE id = :t1;
+SELECT kind, status FROM zd_outbox WHERE connection_id = :pushc AND kind = 'update_status';
+
+-- a rolled-back insert leaves nothing queued
+BEGIN;
+INSERT INTO zd_tickets (connection_id, subject, description, requester_email)
+VALUES (:pushc, 'Never mind', 'x', 'ana@example.org');
+ROLLBACK;
+SELECT count(*) AS queued FROM zd_outbox WHERE connection_id = :pushc;
+
+-- rows that are already in Zendesk, as pg_restore brings them back, are not queued
+INSERT INTO zd_tickets (connection_id, zendesk_id, subject, origin, sync_state)
+VALUES (:pushc, 9001, 'Pushed before the dump', 'corsa', 'synced'),
+	   (:pushc, 9002, 'From Zendesk', 'zendesk', 'synced');
+INSERT INTO zd_replies (ticket_id, connection_id, zendesk_comment_id, body, origin, sync_state)
+SELECT id, :pushc, 77001, 'old reply', 'corsa', 'synced' FROM zd_tickets WHERE zendesk_id = 9001;
+SELECT count(*) AS queued FROM zd_outbox WHERE connection_id = :pushc;
+
+-- only a client: the client's e-mail becomes the requester's
+CREATE TABLE push_clients (id int PRIMARY KEY, email text);
+INSERT INTO push_clients VALUES (7, 'Bea@Example.org'), (8, NULL);
+SET client_min_messages = error;
+SELECT zd_set_client_source('push_clients');
+RESET client_min_messages;
+INSERT INTO zd_tickets (connection_id, subject, description, client_id)
+VALUES (:pushc, 'Only a client', 'Hello', '7');
+SELECT requester_email, client_id FROM zd_tickets WHERE subject = 'Only a client';
+INSERT INTO zd_tickets (connection_id, subject, description, client_id)
+VALUES (:pushc, 'Client without e-mail', 'x', '8');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO zd_tickets (connection_id, subject, description, client_id)
+VALUES (:pushc, 'Unknown client', 'x', '99');
+\echo :LAST_ERROR_SQLSTATE
+
+-- an application role needs only its grants: the queue is not its business
+CREATE ROLE push_app;
+GRANT SELECT, INSERT, UPDATE ON zd_tickets, zd_replies TO push_app;
+GRANT SELECT ON push_clients TO push_app;
+SET ROLE push_app;
+INSERT INTO zd_tickets (connection_id, subject, description, requester_email)
+VALUES (:pushc, 'From the application role', 'Hi', 'cy@example.org');
+INSERT INTO zd_replies (ticket_id, body)
+SELECT id, 'and more' FROM zd_tickets WHERE subject = 'From the application role';
+SELECT count(*) FROM zd_outbox;
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT kind, count(*) FROM zd_outbox WHERE connection_id = :pushc GROUP BY kind ORDER BY kind;
+
+-- dead letters back in the queue
+UPDATE zd_outbox SET state = 'failed', attempts = 10, last_error = 'HTTP 422: Requester email is invalid'
+WHERE connection_id = :pushc AND kind = 'create_ticket' AND ticket_id = :t1;
+UPDATE zd_tickets SET sync_state = 'failed', sync_error = 'HTTP 422: Requester email is invalid'
+WHERE id = :t1;
+SELECT failed_pushes FROM zd_sync_status WHERE subdomain = 'pushes';
+SELECT zd_retry_failed('pushes') AS requeued;
+SELECT state, attempts FROM zd_outbox WHERE kind = 'create_ticket' AND ticket_id = :t1;
+SELECT sync_state, sync_error FROM zd_tickets WHERE id = :t1;
+SELECT zd_retry_failed() AS nothing_left;
+SELECT zd_retry_failed('nowhere');
+\echo :LAST_ERROR_SQLSTATE
+SELECT message FROM zd_sync_log WHERE connection_id = :pushc AND message ~ 'zd_retry_failed';
+
+DROP OWNED BY push_app;
+DROP ROLE push_app;

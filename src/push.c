@@ -1,0 +1,1069 @@
+/*-------------------------------------------------------------------------
+ *
+ * push.c
+ *		The worker's push task: drains zd_outbox, sending Corsa-side
+ *		tickets, replies and status changes to Zendesk, up to
+ *		corsa_zendesk.max_concurrency requests in flight per account and
+ *		under the account's rate limit.
+ *
+ * An item goes through stages, one request each:
+ *  - create_ticket: POST /tickets with an Idempotency-Key and external_id
+ *    corsa:<id>, the requester given by e-mail (Zendesk finds the end user
+ *    or creates one).  A retry first looks the ticket up by external_id,
+ *    in case an earlier attempt landed after all.
+ *  - add_reply: PUT /tickets/{id} with the comment, public set explicitly,
+ *    and the reply's id in the audit's custom metadata.  Comments have no
+ *    idempotency key, so a retry first reads the ticket's latest audits
+ *    for that marker.  An author other than the configured agent is found
+ *    (or created) by e-mail first.  A closed ticket (422) turns the reply
+ *    into a follow-up ticket.
+ *  - update_status: PUT /tickets/{id} with the status.
+ *
+ * Items are claimed in a short transaction (FOR UPDATE SKIP LOCKED, marked
+ * in_flight), the requests run with no transaction open, and each answer
+ * is recorded in its own transaction: Zendesk's ids on the local rows, the
+ * item sent.  Items of one ticket go one at a time, in queue order, and a
+ * reply waits until its ticket has its Zendesk id.  Failures are retried
+ * with backoff and jitter (Retry-After on 429); a 4xx that cannot succeed
+ * is dead-lettered at once with Zendesk's error, anything else after
+ * corsa_zendesk.max_attempts.  An item found in_flight that this process
+ * is not sending (a restart, a crash) is claimed again as a retry.
+ *
+ * Echoes: a webhook or poll that shows a pushed object before its answer
+ * was recorded links to the same row (tickets by external_id in store.c);
+ * a row it made anyway is folded into ours when the answer is recorded.
+ *
+ * src/push.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "corsa_zendesk.h"
+
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "store.h"
+#include "worker.h"
+#include "zd_json.h"
+
+/* when nothing is claimable, look again this often anyway */
+#define ZD_PUSH_RECHECK_MS		5000
+/* the audit metadata key that marks a reply we sent */
+#define ZD_REPLY_MARKER			"corsa_reply_id"
+
+typedef enum PushKind
+{
+	PUSH_CREATE,
+	PUSH_REPLY,
+	PUSH_STATUS
+} PushKind;
+
+typedef enum PushStage
+{
+	STAGE_FIND_CREATED,			/* GET /tickets?external_id= */
+	STAGE_CREATE,				/* POST /tickets */
+	STAGE_FIND_COMMENT,			/* GET /tickets/{id}/audits */
+	STAGE_FIND_AUTHOR,			/* GET /users/search */
+	STAGE_CREATE_AUTHOR,		/* POST /users/create_or_update */
+	STAGE_REPLY,				/* PUT /tickets/{id} with a comment */
+	STAGE_FOLLOWUP,				/* POST /tickets, via_followup_source_id */
+	STAGE_STATUS				/* PUT /tickets/{id} with a status */
+} PushStage;
+
+/* One claimed zd_outbox item, with what its requests need. */
+typedef struct PushItem
+{
+	MemoryContext context;
+	int32		connection_id;
+	int64		outbox_id;
+	PushKind	kind;
+	int64		ticket_id;
+	int64		reply_id;
+	int			attempts;		/* including the current one */
+	PushStage	stage;
+	bool		in_flight;
+	TimestampTz start_at;		/* next request not before (rate limit) */
+	char	   *idempotency_key;
+	/* the ticket */
+	int64		zendesk_id;
+	char	   *subject;
+	char	   *description;
+	char	   *requester_email;
+	char	   *requester_name;
+	int64		requester_id;
+	char	   *ticket_status;
+	char	   *priority;
+	char	   *ticket_type;
+	char	   *tags_json;
+	/* the reply */
+	char	   *body;
+	bool		is_public;
+	char	   *author_email;
+	int64		author_id;
+	bool		has_comment_id;
+	/* update_status */
+	char	   *new_status;
+	/* the connection */
+	char	   *agent_email;
+	char	   *key_prefix;
+	/* the answer being handled */
+	ZdHttpRequest *req;
+	bool		finished;
+	struct json_object *root;
+	char	   *error;
+} PushItem;
+
+struct ZdPushState
+{
+	MemoryContext context;
+	List	   *items;			/* claimed, not finished */
+	TimestampTz next_claim_at;
+	int			generation;		/* bumped by a reset; tags requests */
+};
+
+static TimestampTz start_due(ZdConnState *conn, TimestampTz now);
+static TimestampTz earliest(TimestampTz a, TimestampTz b);
+static void push_claim(void *arg);
+static void push_start(ZdConnState *conn, PushItem *item);
+static void push_finish(ZdConnState *conn, PushItem *item);
+static void push_retry_later(ZdConnState *conn, PushItem *item, long retry_ms,
+							 const char *why);
+static void push_dead_letter(ZdConnState *conn, PushItem *item, const char *why);
+static void record_created(void *arg);
+static void record_reply(void *arg);
+static void record_followup(void *arg);
+static void record_status(void *arg);
+static void record_sent(void *arg);
+static const char *kind_name(PushKind kind);
+
+/*
+ * zd_push_reset
+ *		(Re)initialize a connection's push state.  Items still in flight in
+ *		zd_outbox are claimed again, as retries, by the next claim.
+ */
+void
+zd_push_reset(ZdConnState *conn)
+{
+	ZdPushState *p = conn->push;
+
+	if (p == NULL)
+	{
+		p = MemoryContextAllocZero(conn->context, sizeof(ZdPushState));
+		p->context = AllocSetContextCreate(conn->context, "corsa_zendesk push",
+										   ALLOCSET_SMALL_SIZES);
+		conn->push = p;
+	}
+	else
+	{
+		MemoryContextReset(p->context);
+		p->items = NIL;
+		p->generation++;
+	}
+	p->next_claim_at = 0;
+}
+
+/*
+ * zd_push_wake
+ *		Something may have been queued: claim at the next step.
+ */
+void
+zd_push_wake(ZdConnState *conn)
+{
+	if (conn->push != NULL)
+		conn->push->next_claim_at = 0;
+}
+
+/*
+ * zd_push_step
+ *		Start the requests that are due, then claim more items while there
+ *		is room.  Returns when to look again (0: only when woken or when a
+ *		request ends).
+ */
+TimestampTz
+zd_push_step(ZdConnState *conn, TimestampTz now)
+{
+	ZdPushState *p = conn->push;
+	TimestampTz next = 0;
+	TimestampTz ready;
+
+	if (conn->account == NULL || !conn->enabled)
+		return 0;
+
+	next = start_due(conn, now);
+	if (zd_max_concurrency - list_length(p->items) <= 0)
+		return next;
+	if (p->next_claim_at > now)
+		return earliest(next, p->next_claim_at);
+	ready = zdapi_ready_at(conn->account, ZD_ENDPOINT_ACCOUNT, now);
+	if (ready > now)
+		return earliest(next, ready);
+
+	p->next_claim_at = TimestampTzPlusMilliseconds(now, ZD_PUSH_RECHECK_MS);
+	if (zd_worker_guarded("claiming pushes", push_claim, conn))
+		next = earliest(next, start_due(conn, now));
+	/* an item that needed no request leaves room: claim again at once */
+	return earliest(next, p->next_claim_at == 0 ? now : p->next_claim_at);
+}
+
+/*
+ * start_due
+ *		Send the next request of every item that is not in flight, as far
+ *		as the account's rate limit allows.  Returns when the first of the
+ *		others may go (0: none waits).
+ */
+static TimestampTz
+start_due(ZdConnState *conn, TimestampTz now)
+{
+	List	   *items = list_copy(conn->push->items);
+	TimestampTz next = 0;
+	ListCell   *lc;
+
+	/* push_start may finish an item (and drop it from the list) */
+	foreach(lc, items)
+	{
+		PushItem   *item = (PushItem *) lfirst(lc);
+		TimestampTz ready;
+
+		if (item->in_flight)
+			continue;
+		ready = Max(item->start_at, zdapi_ready_at(conn->account, ZD_ENDPOINT_ACCOUNT, now));
+		if (ready > now)
+		{
+			item->start_at = ready;
+			next = earliest(next, ready);
+			continue;
+		}
+		push_start(conn, item);
+	}
+	list_free(items);
+	return next;
+}
+
+/* the earlier of two times, 0 meaning "none" */
+static TimestampTz
+earliest(TimestampTz a, TimestampTz b)
+{
+	if (a == 0)
+		return b;
+	if (b == 0)
+		return a;
+	return Min(a, b);
+}
+
+/* SPI_execute_with_args with nulls, failing on an unexpected result */
+static void
+push_exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+		  int expected)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "SPI_execute_with_args failed (%d): %s", rc, sql);
+}
+
+/* copy a text column of the current SPI row, or NULL */
+static char *
+spi_text(HeapTuple tup, TupleDesc desc, int col)
+{
+	return SPI_getvalue(tup, desc, col);
+}
+
+static int64
+spi_int8(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+static char *
+claim_sql(void)
+{
+	const char *outbox = zd_qualified("zd_outbox");
+	const char *tickets = zd_qualified("zd_tickets");
+	const char *replies = zd_qualified("zd_replies");
+	const char *conns = zd_qualified("zd_connections");
+
+	return psprintf("WITH claimable AS ("
+					" SELECT o.id FROM %s o JOIN %s t ON t.id = o.ticket_id"
+					" WHERE o.connection_id = $1"
+					" AND (o.state = 'pending' OR (o.state = 'in_flight' AND o.id <> ALL ($2)))"
+					" AND o.next_attempt_at <= now() AND o.ticket_id <> ALL ($3)"
+					" AND (o.kind = 'create_ticket' OR t.zendesk_id IS NOT NULL)"
+					" AND NOT EXISTS (SELECT 1 FROM %s e WHERE e.ticket_id = o.ticket_id"
+					" AND e.id < o.id AND e.state IN ('pending', 'in_flight'))"
+					" ORDER BY o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED),"
+					" claimed AS ("
+					" UPDATE %s o SET state = 'in_flight', attempts = o.attempts + 1,"
+					" claimed_at = now(), idempotency_key = CASE WHEN o.kind = 'create_ticket'"
+					" THEN coalesce(o.idempotency_key, k.push_key_prefix || '-ticket-' || o.ticket_id)"
+					" END"
+					" FROM claimable c, %s k WHERE o.id = c.id AND k.id = o.connection_id"
+					" RETURNING o.*)"
+					" SELECT c.id, c.kind, c.ticket_id, c.reply_id, c.status, c.attempts,"
+					" c.idempotency_key, t.zendesk_id, t.subject, t.description, t.requester_email,"
+					" t.requester_name, t.requester_zendesk_id, t.status, t.priority, t.ticket_type,"
+					" array_to_json(t.tags)::text, r.body, r.public, r.author_email,"
+					" r.author_zendesk_id, r.zendesk_comment_id IS NOT NULL,"
+					" k.agent_email, k.push_key_prefix"
+					" FROM claimed c JOIN %s t ON t.id = c.ticket_id"
+					" LEFT JOIN %s r ON r.id = c.reply_id JOIN %s k ON k.id = c.connection_id"
+					" ORDER BY c.id",
+					outbox, tickets, outbox, outbox, conns, tickets, replies, conns);
+}
+
+/*
+ * push_claim
+ *		Take the next items that may go now (own transaction), and decide
+ *		each one's first stage.
+ */
+static void
+push_claim(void *arg)
+{
+	ZdConnState *conn = (ZdConnState *) arg;
+	ZdPushState *p = conn->push;
+	ArrayBuildState *outbox_ids;
+	ArrayBuildState *ticket_ids;
+	Oid			types[4] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID, INT4OID};
+	Datum		values[4];
+	ListCell   *lc;
+	uint64		i;
+
+	zd_xact_begin("corsa_zendesk: claiming pushes");
+	outbox_ids = initArrayResult(INT8OID, CurrentMemoryContext, false);
+	ticket_ids = initArrayResult(INT8OID, CurrentMemoryContext, false);
+	foreach(lc, p->items)
+	{
+		PushItem   *item = (PushItem *) lfirst(lc);
+
+		accumArrayResult(outbox_ids, Int64GetDatum(item->outbox_id), false, INT8OID,
+						 CurrentMemoryContext);
+		accumArrayResult(ticket_ids, Int64GetDatum(item->ticket_id), false, INT8OID,
+						 CurrentMemoryContext);
+	}
+	values[0] = Int32GetDatum(conn->id);
+	values[1] = makeArrayResult(outbox_ids, CurrentMemoryContext);
+	values[2] = makeArrayResult(ticket_ids, CurrentMemoryContext);
+	values[3] = Int32GetDatum(zd_max_concurrency - list_length(p->items));
+	zd_spi_exec_params(claim_sql(), 4, types, values, SPI_OK_SELECT);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext context = AllocSetContextCreate(p->context, "corsa_zendesk push item",
+													  ALLOCSET_SMALL_SIZES);
+		MemoryContext oldcxt = MemoryContextSwitchTo(context);
+		PushItem   *item = palloc0(sizeof(PushItem));
+		char	   *kind = spi_text(tup, desc, 2);
+		char	   *flag;
+
+		item->context = context;
+		item->connection_id = conn->id;
+		item->outbox_id = spi_int8(tup, desc, 1);
+		item->kind = strcmp(kind, "create_ticket") == 0 ? PUSH_CREATE
+			: strcmp(kind, "add_reply") == 0 ? PUSH_REPLY : PUSH_STATUS;
+		item->ticket_id = spi_int8(tup, desc, 3);
+		item->reply_id = spi_int8(tup, desc, 4);
+		item->new_status = spi_text(tup, desc, 5);
+		item->attempts = atoi(spi_text(tup, desc, 6));
+		item->idempotency_key = spi_text(tup, desc, 7);
+		item->zendesk_id = spi_int8(tup, desc, 8);
+		item->subject = spi_text(tup, desc, 9);
+		item->description = spi_text(tup, desc, 10);
+		item->requester_email = spi_text(tup, desc, 11);
+		item->requester_name = spi_text(tup, desc, 12);
+		item->requester_id = spi_int8(tup, desc, 13);
+		item->ticket_status = spi_text(tup, desc, 14);
+		item->priority = spi_text(tup, desc, 15);
+		item->ticket_type = spi_text(tup, desc, 16);
+		item->tags_json = spi_text(tup, desc, 17);
+		item->body = spi_text(tup, desc, 18);
+		flag = spi_text(tup, desc, 19);
+		item->is_public = flag == NULL || flag[0] == 't';
+		item->author_email = spi_text(tup, desc, 20);
+		item->author_id = spi_int8(tup, desc, 21);
+		flag = spi_text(tup, desc, 22);
+		item->has_comment_id = flag != NULL && flag[0] == 't';
+		item->agent_email = spi_text(tup, desc, 23);
+		item->key_prefix = spi_text(tup, desc, 24);
+
+		switch (item->kind)
+		{
+			case PUSH_CREATE:
+				item->stage = item->attempts > 1 ? STAGE_FIND_CREATED : STAGE_CREATE;
+				break;
+			case PUSH_REPLY:
+				item->stage = item->attempts > 1 ? STAGE_FIND_COMMENT : STAGE_REPLY;
+				break;
+			case PUSH_STATUS:
+				item->stage = STAGE_STATUS;
+				break;
+		}
+		/* the list outlives the transaction */
+		MemoryContextSwitchTo(p->context);
+		p->items = lappend(p->items, item);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	zd_xact_commit();
+}
+
+/* the reply's author needs looking up: an e-mail that is not the agent's */
+static bool
+needs_author(PushItem *item)
+{
+	return item->author_id == 0 && item->author_email != NULL &&
+		pg_strcasecmp(item->author_email, item->agent_email) != 0;
+}
+
+/*
+ * push_start
+ *		Send the request of the item's stage, or finish it at once when the
+ *		row no longer needs it (already pushed: a duplicate queue item, or a
+ *		webhook that linked it first).
+ */
+static void
+push_start(ZdConnState *conn, PushItem *item)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(item->context);
+	const char *method = "GET";
+	char	   *path = NULL;
+	char	   *body = NULL;
+	char	   *json = NULL;
+	const char *key = NULL;
+
+	if ((item->kind == PUSH_CREATE && item->zendesk_id != 0) ||
+		(item->kind == PUSH_REPLY && item->has_comment_id))
+	{
+		MemoryContextSwitchTo(oldcxt);
+		if (!zd_worker_guarded("recording a push", record_sent, item))
+			push_retry_later(conn, item, 1000, "could not record the push");
+		else
+			push_finish(conn, item);
+		return;
+	}
+	if (item->stage == STAGE_REPLY && needs_author(item))
+		item->stage = STAGE_FIND_AUTHOR;
+
+	switch (item->stage)
+	{
+		case STAGE_FIND_CREATED:
+			path = psprintf("/api/v2/tickets.json?external_id=corsa%%3A" INT64_FORMAT,
+							item->ticket_id);
+			break;
+		case STAGE_CREATE:
+		case STAGE_FOLLOWUP:
+			{
+				ZdPushTicket t = {0};
+
+				t.subject = item->subject;
+				t.body = item->stage == STAGE_CREATE ? item->description : item->body;
+				t.is_public = item->stage == STAGE_CREATE ? true : item->is_public;
+				t.priority = item->priority;
+				t.type = item->ticket_type;
+				t.tags_json = item->tags_json;
+				if (item->stage == STAGE_CREATE)
+				{
+					t.requester_email = item->requester_email;
+					t.requester_name = item->requester_name;
+					t.external_id = psprintf("corsa:" INT64_FORMAT, item->ticket_id);
+					t.status = item->ticket_status;
+					key = item->idempotency_key;
+				}
+				else
+				{
+					t.requester_id = item->requester_id;
+					if (item->requester_id == 0)
+					{
+						t.requester_email = item->requester_email;
+						t.requester_name = item->requester_name;
+					}
+					t.author_id = item->author_id;
+					t.followup_source_id = item->zendesk_id;
+					t.marker_key = ZD_REPLY_MARKER;
+					t.marker_value = item->reply_id;
+					key = psprintf("%s-followup-" INT64_FORMAT, item->key_prefix, item->reply_id);
+				}
+				json = zdjson_build_ticket_create(&t);
+				method = "POST";
+				path = pstrdup("/api/v2/tickets.json");
+				break;
+			}
+		case STAGE_FIND_COMMENT:
+			path = psprintf("/api/v2/tickets/" INT64_FORMAT
+							"/audits.json?page%%5Bsize%%5D=100&sort=-created_at",
+							item->zendesk_id);
+			break;
+		case STAGE_FIND_AUTHOR:
+			path = psprintf("/api/v2/users/search.json?query=%s",
+							zdh_url_escape(psprintf("email:%s", item->author_email)));
+			break;
+		case STAGE_CREATE_AUTHOR:
+			json = zdjson_build_end_user(item->author_email, NULL);
+			method = "POST";
+			path = pstrdup("/api/v2/users/create_or_update.json");
+			break;
+		case STAGE_REPLY:
+			json = zdjson_build_ticket_update(item->body != NULL ? item->body : "",
+											  item->is_public, item->author_id, NULL,
+											  ZD_REPLY_MARKER, item->reply_id);
+			method = "PUT";
+			path = psprintf("/api/v2/tickets/" INT64_FORMAT ".json", item->zendesk_id);
+			break;
+		case STAGE_STATUS:
+			json = zdjson_build_ticket_update(NULL, true, 0, item->new_status, NULL, 0);
+			method = "PUT";
+			path = psprintf("/api/v2/tickets/" INT64_FORMAT ".json", item->zendesk_id);
+			break;
+	}
+	if (json != NULL)
+	{
+		body = pstrdup(json);
+		free(json);
+	}
+	else if (strcmp(method, "GET") != 0)
+		elog(ERROR, "out of memory building a push request");
+	MemoryContextSwitchTo(oldcxt);
+
+	(void) zd_worker_start_request(conn, ZD_TASK_PUSH, conn->push->generation, item,
+								   ZD_ENDPOINT_ACCOUNT, method, path, body, key);
+	item->in_flight = true;
+}
+
+/* the 422 Zendesk gives an update of a closed ticket */
+static bool
+closed_ticket_refusal(const ZdHttpRequest *req)
+{
+	return req->status == 422 && req->response != NULL &&
+		strstr(req->response, "closed prevents ticket update") != NULL;
+}
+
+/*
+ * zd_push_handle
+ *		A request of an item has ended: record the answer, go on to the
+ *		item's next stage, retry later, or dead-letter it.
+ */
+void
+zd_push_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag)
+{
+	PushItem   *item = (PushItem *) tag->data;
+	long		retry_ms;
+	ZdOutcome	outcome;
+	const char *parse_error = NULL;
+	volatile bool ok = true;
+
+	if (tag->step != conn->push->generation)
+		return;					/* claimed before a reset: gone */
+	item->in_flight = false;
+	item->req = req;
+	outcome = zdapi_note_result(conn->account, req, item->attempts, &retry_ms);
+
+	if (outcome == ZD_OUTCOME_FAIL)
+	{
+		if (item->stage == STAGE_REPLY && closed_ticket_refusal(req))
+		{
+			/* a closed ticket takes no reply: a follow-up ticket does */
+			item->stage = STAGE_FOLLOWUP;
+			item->start_at = 0;
+			item->req = NULL;
+			return;
+		}
+		push_dead_letter(conn, item, zdapi_describe_failure(req));
+		return;
+	}
+	if (outcome == ZD_OUTCOME_OK)
+	{
+		item->root = zdjson_parse(req->response, req->response_len, &parse_error);
+		if (item->root == NULL)
+		{
+			outcome = ZD_OUTCOME_RETRY;
+			retry_ms = zdapi_backoff_ms(item->attempts, 1000, 300000);
+		}
+	}
+	if (outcome == ZD_OUTCOME_RETRY)
+	{
+		push_retry_later(conn, item, retry_ms,
+						 parse_error ? psprintf("response is not JSON: %s", parse_error)
+						 : zdapi_describe_failure(req));
+		return;
+	}
+
+	item->finished = true;
+	PG_TRY();
+	{
+		switch (item->stage)
+		{
+			case STAGE_FIND_CREATED:
+				{
+					ZdJsonTicket found;
+
+					if (zdjson_first_ticket(item->root, &found))
+						ok = zd_worker_guarded("recording a pushed ticket", record_created, item);
+					else
+					{
+						item->stage = STAGE_CREATE;
+						item->start_at = 0;
+						item->finished = false;
+					}
+					break;
+				}
+			case STAGE_CREATE:
+				ok = zd_worker_guarded("recording a pushed ticket", record_created, item);
+				break;
+			case STAGE_FIND_COMMENT:
+				{
+					ZdJsonComment found;
+
+					if (zdjson_marked_audit_comment(item->root, ZD_REPLY_MARKER,
+													item->reply_id, &found))
+						ok = zd_worker_guarded("recording a pushed reply", record_reply, item);
+					else
+					{
+						item->stage = STAGE_REPLY;
+						item->start_at = 0;
+						item->finished = false;
+					}
+					break;
+				}
+			case STAGE_FIND_AUTHOR:
+			case STAGE_CREATE_AUTHOR:
+				{
+					int64_t		id;
+
+					if (zdjson_found_user_id(item->root, &id))
+					{
+						item->author_id = id;
+						item->stage = STAGE_REPLY;
+					}
+					else if (item->stage == STAGE_FIND_AUTHOR)
+						item->stage = STAGE_CREATE_AUTHOR;
+					else
+					{
+						ok = false;
+						item->error = pstrdup("Zendesk created no user for the reply's author");
+					}
+					item->start_at = 0;
+					item->finished = false;
+					break;
+				}
+			case STAGE_REPLY:
+				ok = zd_worker_guarded("recording a pushed reply", record_reply, item);
+				break;
+			case STAGE_FOLLOWUP:
+				ok = zd_worker_guarded("recording a follow-up ticket", record_followup, item);
+				break;
+			case STAGE_STATUS:
+				ok = zd_worker_guarded("recording a pushed status", record_status, item);
+				break;
+		}
+	}
+	PG_FINALLY();
+	{
+		zdjson_free(item->root);
+		item->root = NULL;
+	}
+	PG_END_TRY();
+
+	if (!ok)
+	{
+		if (item->error != NULL)
+			push_dead_letter(conn, item, item->error);
+		else
+			push_retry_later(conn, item, zdapi_backoff_ms(item->attempts, 1000, 300000),
+							 "the answer could not be recorded; see the server log");
+		return;
+	}
+	item->req = NULL;			/* freed by the caller */
+	if (item->finished)
+		push_finish(conn, item);	/* recorded */
+}
+
+/*
+ * push_finish
+ *		Forget a finished item; the next step claims again at once (items of
+ *		its ticket may now go).
+ */
+static void
+push_finish(ZdConnState *conn, PushItem *item)
+{
+	ZdPushState *p = conn->push;
+
+	p->items = list_delete_ptr(p->items, item);
+	p->next_claim_at = 0;
+	MemoryContextDelete(item->context);
+}
+
+/* ---- recording (each in its own transaction) ---- */
+
+/* the outbox item is done */
+static void
+mark_item_sent(PushItem *item)
+{
+	Datum		values[2] = {Int64GetDatum(item->outbox_id),
+	Int32GetDatum(item->req ? (int32) item->req->status : 0)};
+
+	zd_spi_exec_params(psprintf("UPDATE %s SET state = 'sent', sent_at = now(),"
+								" last_http_status = nullif($2, 0), last_error = NULL"
+								" WHERE id = $1", zd_qualified("zd_outbox")),
+					   2, (Oid[]) {INT8OID, INT4OID}, values, SPI_OK_UPDATE);
+}
+
+/* the row needed no request after all */
+static void
+record_sent(void *arg)
+{
+	PushItem   *item = (PushItem *) arg;
+	const char *table = item->kind == PUSH_REPLY ? "zd_replies" : "zd_tickets";
+	Datum		id = Int64GetDatum(item->kind == PUSH_REPLY ? item->reply_id : item->ticket_id);
+
+	zd_xact_begin("corsa_zendesk: recording a push");
+	zd_spi_exec_params(psprintf("UPDATE %s SET sync_state = 'synced', sync_error = NULL"
+								" WHERE id = $1 AND sync_state <> 'synced'", zd_qualified(table)),
+					   1, (Oid[]) {INT8OID}, &id, SPI_OK_UPDATE);
+	mark_item_sent(item);
+	zd_xact_commit();
+}
+
+/*
+ * fold_duplicate_ticket
+ *		A webhook or poll that showed Zendesk ticket zid before we recorded
+ *		it made a row of its own (a comment's placeholder, say): its replies
+ *		and follow-ups move to our row, and it goes.
+ */
+static void
+fold_duplicate_ticket(int32 connection_id, int64 ticket_id, int64 zid)
+{
+	const char *tickets = zd_qualified("zd_tickets");
+	Datum		values[3] = {Int32GetDatum(connection_id), Int64GetDatum(ticket_id),
+	Int64GetDatum(zid)};
+	Oid			types[3] = {INT4OID, INT8OID, INT8OID};
+	char	   *other;
+
+	zd_spi_exec_params(psprintf("SELECT id FROM %s WHERE connection_id = $1 AND zendesk_id = $3"
+								" AND id <> $2", tickets), 3, types, values, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return;
+	other = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	values[2] = Int64GetDatum(strtoi64(other, NULL, 10));
+	zd_spi_exec_params(psprintf("UPDATE %s SET ticket_id = $2 WHERE ticket_id = $3"
+								" AND connection_id = $1", zd_qualified("zd_replies")),
+					   3, types, values, SPI_OK_UPDATE);
+	zd_spi_exec_params(psprintf("UPDATE %s SET ticket_id = $2 WHERE ticket_id = $3"
+								" AND connection_id = $1", zd_qualified("zd_outbox")),
+					   3, types, values, SPI_OK_UPDATE);
+	zd_spi_exec_params(psprintf("UPDATE %s SET followup_of_ticket_id = $2"
+								" WHERE followup_of_ticket_id = $3 AND connection_id = $1",
+								tickets), 3, types, values, SPI_OK_UPDATE);
+	zd_spi_exec_params(psprintf("DELETE FROM %s WHERE id = $3 AND connection_id = $1", tickets),
+					   3, types, values, SPI_OK_DELETE);
+}
+
+/*
+ * store_pushed_comment
+ *		Put Zendesk's ids on reply reply_id (moving it to ticket_id), after
+ *		removing a row a webhook or poll made for the same comment.  With
+ *		reply_id 0, insert the comment as a new synced row (a created
+ *		ticket's description).
+ */
+static void
+store_pushed_comment(int32 connection_id, int64 ticket_id, int64 reply_id,
+					 ZdJsonComment *c)
+{
+	const char *replies = zd_qualified("zd_replies");
+	Oid			types[10] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[10];
+	char		nulls[10];
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int32GetDatum(connection_id);
+	values[1] = Int64GetDatum(ticket_id);
+	values[2] = Int64GetDatum(reply_id);
+	values[3] = Int64GetDatum(c->id);
+	values[4] = Int64GetDatum(c->audit_id);
+	nulls[4] = c->has_audit_id ? ' ' : 'n';
+	values[5] = Int64GetDatum(c->author_id);
+	nulls[5] = c->has_author_id ? ' ' : 'n';
+#define TEXT_ARG(i, s) do { if ((s) != NULL) values[i] = CStringGetTextDatum(s); \
+		else nulls[i] = 'n'; } while (0)
+	TEXT_ARG(6, c->created_at);
+	TEXT_ARG(7, c->html_body);
+	TEXT_ARG(8, c->object ? zdjson_text(c->object) : NULL);
+	TEXT_ARG(9, c->body);
+#undef TEXT_ARG
+
+	if (reply_id != 0)
+	{
+		push_exec(psprintf("DELETE FROM %s WHERE connection_id = $1"
+						   " AND zendesk_comment_id = $4 AND id <> $3"
+						   " AND origin = 'zendesk'", replies),
+				  10, types, values, nulls, SPI_OK_DELETE);
+		push_exec(psprintf("UPDATE %s SET ticket_id = $2, zendesk_comment_id = $4,"
+						   " zendesk_audit_id = $5,"
+						   " author_zendesk_id = coalesce(author_zendesk_id, $6),"
+						   " zendesk_created_at = $7::timestamptz,"
+						   " html_body = coalesce($8, html_body), raw = $9::jsonb,"
+						   " sync_state = 'synced', sync_error = NULL, updated_at = now()"
+						   " WHERE id = $3", replies),
+				  10, types, values, nulls, SPI_OK_UPDATE);
+	}
+	else
+		push_exec(psprintf("INSERT INTO %s AS r (ticket_id, connection_id,"
+									" zendesk_comment_id, zendesk_audit_id, author_zendesk_id,"
+									" zendesk_created_at, html_body, raw, body, public, origin,"
+									" sync_state) SELECT $2, $1, $4, $5, $6, $7::timestamptz, $8,"
+									" $9::jsonb, $10, (($9::jsonb)->>'public')::bool IS NOT FALSE,"
+									" 'corsa', 'synced'"
+									" ON CONFLICT (connection_id, zendesk_comment_id) DO UPDATE"
+									" SET ticket_id = EXCLUDED.ticket_id", replies),
+						   10, types, values, nulls, SPI_OK_INSERT);
+	/* authors' e-mails come from zd_users, filled by the worker */
+}
+
+/* Zendesk's ids and times on a created (or found) ticket's row */
+static void
+store_pushed_ticket(int32 connection_id, int64 ticket_id, ZdJsonTicket *t,
+					int64 followup_of)
+{
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[8] = {INT4OID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID,
+	INT8OID};
+
+	fold_duplicate_ticket(connection_id, ticket_id, t->id);
+	values[0] = Int32GetDatum(connection_id);
+	values[1] = Int64GetDatum(ticket_id);
+	values[2] = Int64GetDatum(t->id);
+	values[3] = Int64GetDatum(t->requester_id);
+	nulls[3] = t->has_requester_id ? ' ' : 'n';
+	if (t->created_at)
+		values[4] = CStringGetTextDatum(t->created_at);
+	else
+		nulls[4] = 'n';
+	if (t->updated_at)
+		values[5] = CStringGetTextDatum(t->updated_at);
+	else
+		nulls[5] = 'n';
+	values[6] = CStringGetTextDatum(zdjson_text(t->object));
+	values[7] = Int64GetDatum(followup_of);
+	nulls[7] = followup_of != 0 ? ' ' : 'n';
+	push_exec(psprintf("UPDATE %s SET zendesk_id = $3,"
+								" requester_zendesk_id = coalesce($4, requester_zendesk_id),"
+								" external_id = coalesce(($7::jsonb)->>'external_id', external_id),"
+								" zendesk_created_at = $5::timestamptz,"
+								" zendesk_updated_at = greatest(zendesk_updated_at, $6::timestamptz),"
+								" raw = coalesce(raw, $7::jsonb),"
+								" followup_of_ticket_id = coalesce($8, followup_of_ticket_id),"
+								" sync_state = 'synced', sync_error = NULL, updated_at = now()"
+								" WHERE id = $2 AND connection_id = $1", zd_qualified("zd_tickets")),
+					   8, types, values, nulls, SPI_OK_UPDATE);
+}
+
+/* create_ticket answered (or the ticket was found by external_id) */
+static void
+record_created(void *arg)
+{
+	PushItem   *item = (PushItem *) arg;
+	ZdJsonTicket ticket;
+	ZdJsonComment comment;
+	struct json_object *obj = zdjson_get(item->root, "ticket");
+
+	if (obj == NULL ? !zdjson_first_ticket(item->root, &ticket) : !zdjson_ticket(obj, &ticket))
+		elog(ERROR, "Zendesk's answer holds no ticket");
+
+	zd_xact_begin("corsa_zendesk: recording a pushed ticket");
+	store_pushed_ticket(item->connection_id, item->ticket_id, &ticket, 0);
+	if (obj != NULL && zdjson_audit_comment(item->root, &comment))
+		store_pushed_comment(item->connection_id, item->ticket_id, 0, &comment);
+	mark_item_sent(item);
+	zd_xact_commit();
+}
+
+/* add_reply answered (or its marker was found in the audits) */
+static void
+record_reply(void *arg)
+{
+	PushItem   *item = (PushItem *) arg;
+	ZdJsonComment comment;
+	bool		found = item->stage == STAGE_FIND_COMMENT
+		? zdjson_marked_audit_comment(item->root, ZD_REPLY_MARKER, item->reply_id, &comment)
+		: zdjson_audit_comment(item->root, &comment);
+
+	if (!found)
+		elog(ERROR, "Zendesk's answer holds no comment");
+	zd_xact_begin("corsa_zendesk: recording a pushed reply");
+	store_pushed_comment(item->connection_id, item->ticket_id, item->reply_id, &comment);
+	mark_item_sent(item);
+	zd_xact_commit();
+}
+
+/*
+ * record_followup
+ *		A reply to a closed ticket became a follow-up ticket: a new local
+ *		ticket row, linked to the original, and the reply moves to it.
+ */
+static void
+record_followup(void *arg)
+{
+	PushItem   *item = (PushItem *) arg;
+	int32		connection_id = item->connection_id;
+	ZdJsonTicket ticket;
+	ZdJsonComment comment;
+	Datum		values[4];
+	int64		followup_id;
+
+	if (!zdjson_ticket(zdjson_get(item->root, "ticket"), &ticket) ||
+		!zdjson_audit_comment(item->root, &comment))
+		elog(ERROR, "Zendesk's answer holds no ticket and comment");
+
+	zd_xact_begin("corsa_zendesk: recording a follow-up ticket");
+	values[0] = Int32GetDatum(connection_id);
+	values[1] = Int64GetDatum(ticket.id);
+	values[2] = Int64GetDatum(item->ticket_id);
+	values[3] = CStringGetTextDatum(zdjson_text(ticket.object));
+	zd_spi_exec_params(psprintf("INSERT INTO %s AS t (connection_id, zendesk_id, subject,"
+								" description, requester_email, requester_name, status, origin,"
+								" sync_state, followup_of_ticket_id)"
+								" SELECT $1, $2, ($4::jsonb)->>'subject', ($4::jsonb)->>'description',"
+								" o.requester_email, o.requester_name,"
+								" coalesce(($4::jsonb)->>'status', 'open'), 'corsa', 'synced', $3"
+								" FROM %s o WHERE o.id = $3"
+								" ON CONFLICT (connection_id, zendesk_id) DO UPDATE"
+								" SET followup_of_ticket_id = EXCLUDED.followup_of_ticket_id"
+								" RETURNING t.id", zd_qualified("zd_tickets"),
+								zd_qualified("zd_tickets")),
+					   4, (Oid[]) {INT4OID, INT8OID, INT8OID, TEXTOID}, values,
+					   SPI_OK_INSERT_RETURNING);
+	if (SPI_processed != 1)
+		elog(ERROR, "the follow-up ticket could not be recorded");
+	followup_id = strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+						   NULL, 10);
+	store_pushed_ticket(connection_id, followup_id, &ticket, item->ticket_id);
+	store_pushed_comment(connection_id, followup_id, item->reply_id, &comment);
+	mark_item_sent(item);
+	zd_log(ZD_LOG_INFO, connection_id, 0, NULL,
+		   "reply " INT64_FORMAT " was for closed ticket " INT64_FORMAT
+		   "; it became follow-up ticket " INT64_FORMAT,
+		   item->reply_id, item->zendesk_id, (int64) ticket.id);
+	zd_xact_commit();
+}
+
+/* update_status answered */
+static void
+record_status(void *arg)
+{
+	PushItem   *item = (PushItem *) arg;
+	Datum		id = Int64GetDatum(item->ticket_id);
+
+	zd_xact_begin("corsa_zendesk: recording a pushed status");
+	zd_spi_exec_params(psprintf("UPDATE %s SET sync_state = 'synced', sync_error = NULL"
+								" WHERE id = $1 AND sync_state = 'failed'",
+								zd_qualified("zd_tickets")),
+					   1, (Oid[]) {INT8OID}, &id, SPI_OK_UPDATE);
+	mark_item_sent(item);
+	zd_xact_commit();
+}
+
+/* ---- failures ---- */
+
+typedef struct Failure
+{
+	ZdConnState *conn;
+	PushItem   *item;
+	const char *why;
+	long		retry_ms;
+	bool		dead;
+} Failure;
+
+static void
+record_failure(void *arg)
+{
+	Failure    *f = (Failure *) arg;
+	PushItem   *item = f->item;
+	Datum		values[4];
+	Oid			types[4] = {INT8OID, TEXTOID, INT4OID, INT8OID};
+
+	values[0] = Int64GetDatum(item->outbox_id);
+	values[1] = CStringGetTextDatum(f->why);
+	values[2] = Int32GetDatum(item->req ? (int32) item->req->status : 0);
+	values[3] = Int64GetDatum(f->retry_ms);
+
+	zd_xact_begin("corsa_zendesk: recording a failed push");
+	zd_spi_exec_params(psprintf("UPDATE %s SET state = CASE WHEN %s THEN 'failed' ELSE 'pending' END,"
+								" last_error = $2, last_http_status = nullif($3, 0),"
+								" next_attempt_at = now() + $4 * interval '1 millisecond'"
+								" WHERE id = $1", zd_qualified("zd_outbox"),
+								f->dead ? "true" : "false"),
+					   4, types, values, SPI_OK_UPDATE);
+	if (f->dead)
+	{
+		Datum		row[2];
+
+		row[0] = Int64GetDatum(item->kind == PUSH_REPLY ? item->reply_id : item->ticket_id);
+		row[1] = CStringGetTextDatum(item->kind == PUSH_STATUS
+									 ? psprintf("status change to %s failed: %s",
+												item->new_status, f->why)
+									 : f->why);
+		zd_spi_exec_params(psprintf("UPDATE %s SET sync_state = 'failed', sync_error = $2"
+									" WHERE id = $1",
+									zd_qualified(item->kind == PUSH_REPLY ? "zd_replies"
+												 : "zd_tickets")),
+						   2, (Oid[]) {INT8OID, TEXTOID}, row, SPI_OK_UPDATE);
+		zd_log(ZD_LOG_ERROR, f->conn->id, 0, NULL,
+			   "%s " INT64_FORMAT " of %s failed after %d attempt(s) and was set aside: %s",
+			   kind_name(item->kind),
+			   item->kind == PUSH_REPLY ? item->reply_id : item->ticket_id,
+			   f->conn->subdomain, item->attempts, f->why);
+	}
+	else
+		zd_log(ZD_LOG_WARNING, f->conn->id, 0, NULL,
+			   "%s " INT64_FORMAT " of %s failed (%s); retrying in %.1f s (attempt %d of %d)",
+			   kind_name(item->kind),
+			   item->kind == PUSH_REPLY ? item->reply_id : item->ticket_id,
+			   f->conn->subdomain, f->why, f->retry_ms / 1000.0, item->attempts + 1,
+			   zd_max_attempts);
+	zd_xact_commit();
+}
+
+/*
+ * push_retry_later / push_dead_letter
+ *		Put the item back in the queue with its backoff (dead-letter it
+ *		instead when its attempts are used up), or set it aside at once.
+ *		The item leaves this process either way.
+ */
+static void
+push_retry_later(ZdConnState *conn, PushItem *item, long retry_ms, const char *why)
+{
+	Failure		f = {conn, item, why, retry_ms, item->attempts >= zd_max_attempts};
+
+	(void) zd_worker_guarded("recording a failed push", record_failure, &f);
+	push_finish(conn, item);
+}
+
+static void
+push_dead_letter(ZdConnState *conn, PushItem *item, const char *why)
+{
+	Failure		f = {conn, item, why, 0, true};
+
+	(void) zd_worker_guarded("recording a failed push", record_failure, &f);
+	push_finish(conn, item);
+}
+
+static const char *
+kind_name(PushKind kind)
+{
+	switch (kind)
+	{
+		case PUSH_CREATE:
+			return "ticket";
+		case PUSH_REPLY:
+			return "reply";
+		case PUSH_STATUS:
+			return "status change of ticket";
+	}
+	return "push";
+}
