@@ -701,6 +701,8 @@ REVOKE ALL ON FUNCTION zd_configure(text, text, text, boolean),
 	FROM PUBLIC;
 -- the application reads zd_sync_status, which calls this
 GRANT EXECUTE ON FUNCTION zd_worker_pid() TO PUBLIC;
+-- and inserts tickets, whose connection_id defaults to this
+GRANT EXECUTE ON FUNCTION zd_default_connection_id() TO PUBLIC;
 
 --
 -- pg_dump keeps the data of these tables (credentials only as ciphertext)

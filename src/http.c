@@ -183,6 +183,15 @@ zdh_start(ZdHttpEngine *engine, ZdHttpRequest *req)
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
 
+	/*
+	 * When a reused connection dies before any answer, libcurl sends the
+	 * request again on a new one by itself.  The server may have applied
+	 * it: a request that must not be applied twice goes on a connection of
+	 * its own, which libcurl never retries.
+	 */
+	if (req->fresh_connection)
+		curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
+
 	if (req->username != NULL)
 	{
 		curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);

@@ -30,6 +30,7 @@ typedef struct ZdHttpRequest
 	const char *password;
 	const char *idempotency_key;	/* Idempotency-Key header, or NULL */
 	bool		allow_plain_http;	/* only for corsa_zendesk.api_base_url */
+	bool		fresh_connection;	/* never on a reused connection (below) */
 	long		timeout_ms;
 	long		connect_timeout_ms;
 	void	   *caller_data;	/* the caller's own pointer */

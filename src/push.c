@@ -409,6 +409,20 @@ push_claim(void *arg)
 		p->items = lappend(p->items, item);
 		MemoryContextSwitchTo(oldcxt);
 	}
+
+	/* an item waiting out its backoff: look again when it is due */
+	zd_spi_exec_params(psprintf("SELECT min(next_attempt_at) FROM %s WHERE state = 'pending'"
+								" AND next_attempt_at > now() AND connection_id = $1",
+								zd_qualified("zd_outbox")),
+					   1, types, values, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		due = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			p->next_claim_at = Min(p->next_claim_at, DatumGetTimestampTz(due));
+	}
 	zd_xact_commit();
 }
 

@@ -259,6 +259,8 @@ zd_worker_start_request(ZdConnState *conn, ZdTaskKind task, int step, void *data
 	tag->data = data;
 	req = zdapi_request(conn->account, method, path, body ? pstrdup(body) : NULL);
 	req->idempotency_key = idempotency_key ? pstrdup(idempotency_key) : NULL;
+	/* a write Zendesk cannot recognize when repeated is never re-sent */
+	req->fresh_connection = strcmp(method, "GET") != 0 && idempotency_key == NULL;
 	req->caller_data = tag;
 	zdh_start(engine, req);
 	MemoryContextSwitchTo(oldcxt);

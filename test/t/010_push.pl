@@ -1,0 +1,343 @@
+# The push path end to end.  An application role (not the owner) inserts
+# 500 tickets (a fifth of them with only a client_id), 1,000 replies (half
+# of them in the client's name) and changes 100 statuses; the worker pushes
+# them to the simulator.  The simulator must hold each exactly once, with
+# the right requesters, authors and public flags; after a poll and the
+# webhooks for those objects, the tables hold no duplicate.  Then the same
+# with 20 % of the requests failing (5xx, 429, resets, truncated bodies,
+# and "apply the write, then drop the connection").  Then: a webhook for a
+# reply whose push is unanswered, a permanent 4xx and zd_retry_failed, and
+# a reply to a closed ticket.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use CorsaTest;
+use JSON::PP;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $TICKETS = 500;
+my $REPLIES_PER_TICKET = 2;
+my $STATUS_CHANGES = 100;
+
+my $sim = start_simulator();
+# Zendesk's own limits (700 requests and 100 ticket updates a minute) would
+# make this test last minutes by design; the pacing has its own test (008)
+$sim->post('/_sim/config', { export_lag_seconds => 1, rate_limit_per_min => 100000,
+	ticket_update_limit_per_min => 100000, ticket_update_limit_per_ticket_user => 1000,
+	incremental_limit_per_min => 1000 });
+my $node = corsa_node('main', sim => $sim,
+	conf => "corsa_zendesk.poll_interval = 0\ncorsa_zendesk.incremental_rate_limit = 1000\n"
+	  . "corsa_zendesk.http_timeout = '5s'\nlog_statement = none\n");
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION corsa_zendesk;
+	CREATE TABLE clients (id serial PRIMARY KEY, name text, email text);
+	INSERT INTO clients (name, email)
+	SELECT 'Person ' || n, 'person' || n || '@example.org' FROM generate_series(1, 200) n;
+	SELECT zd_set_client_source('clients');
+	CREATE ROLE app;
+	GRANT SELECT, INSERT, UPDATE ON zd_tickets, zd_replies TO app;
+	GRANT SELECT ON zd_sync_status TO app;
+});
+my ($token, $import) = split /\|/, $node->safe_psql('postgres',
+	"SELECT webhook_token, import_run_id FROM zd_configure('acme', 'admin\@acme.example', 'sim-admin-token')");
+is(wait_for_run($node, $import), 'succeeded', 'the (empty) account is imported');
+$sim->post('/_sim/config', { webhook_bearer_token => $token });
+my $json = JSON::PP->new->utf8->canonical;
+
+# rows as JSON, from the owner's session
+sub rows
+{
+	my ($sql) = @_;
+	my $out = $node->safe_psql('postgres', "SELECT coalesce(json_agg(x), '[]') FROM ($sql) x");
+	return $json->decode($out);
+}
+
+# the application's writes: tickets, replies, status changes
+sub application_writes
+{
+	my ($tag) = @_;
+	$node->safe_psql('postgres', qq{
+		SET ROLE app;
+		INSERT INTO zd_tickets (subject, description, requester_email, requester_name, client_id)
+		SELECT '$tag ticket ' || g, '$tag: question ' || g,
+			CASE WHEN g % 5 <> 0 THEN 'person' || (g % 200 + 1) || '\@example.org' END,
+			CASE WHEN g % 5 <> 0 THEN 'Person ' || (g % 200 + 1) END,
+			CASE WHEN g % 5 = 0 THEN (g % 200 + 1)::text END
+		FROM generate_series(1, $TICKETS) g;
+	});
+	$node->safe_psql('postgres', qq{
+		SET ROLE app;
+		INSERT INTO zd_replies (ticket_id, body, public, author_email)
+		SELECT t.id, '$tag reply ' || r || ' on ' || t.subject, (t.id + r) % 3 <> 0,
+			CASE WHEN r = 2 THEN t.requester_email END
+		FROM zd_tickets t, generate_series(1, $REPLIES_PER_TICKET) r
+		WHERE t.subject LIKE '$tag ticket %' ORDER BY t.id, r;
+	});
+	$node->safe_psql('postgres', qq{
+		SET ROLE app;
+		UPDATE zd_tickets SET status = 'pending'
+		WHERE id IN (SELECT id FROM zd_tickets WHERE subject LIKE '$tag ticket %'
+					 ORDER BY id LIMIT $STATUS_CHANGES);
+	});
+	return;
+}
+
+sub wait_for_queue
+{
+	my ($what) = @_;
+	ok( wait_until(sub {
+				$node->safe_psql('postgres',
+					"SELECT count(*) FROM zd_outbox WHERE state IN ('pending', 'in_flight')") eq '0';
+			}, 300),
+		"$what: the queue is drained");
+	is($node->safe_psql('postgres', "SELECT count(*) FROM zd_outbox WHERE state = 'failed'"),
+		'0', "$what: no push was dead-lettered")
+	  or diag explain rows("SELECT kind, attempts, last_error FROM zd_outbox WHERE state = 'failed' LIMIT 5");
+	return;
+}
+
+# the simulator holds each ticket and reply exactly once, as written here
+sub check_simulator
+{
+	my ($tag) = @_;
+	my $state = $sim->get('/_sim/state');
+	my %user_email = map { $_->{id} => lc($_->{email} // '') } @{ $state->{users} };
+	my %by_ext;
+	for my $t (@{ $state->{tickets} })
+	{
+		push @{ $by_ext{ $t->{external_id} } }, $t
+		  if defined $t->{external_id} && $t->{subject} =~ /^\Q$tag\E ticket /;
+	}
+	my $local = rows(qq{
+		SELECT t.id, t.zendesk_id, t.subject, t.description, lower(t.requester_email) AS email,
+			t.status, t.sync_state,
+			(SELECT json_agg(json_build_object('body', r.body, 'public', r.public,
+					'author', lower(coalesce(r.author_email, 'admin\@acme.example')),
+					'comment_id', r.zendesk_comment_id) ORDER BY r.id)
+			 FROM zd_replies r WHERE r.ticket_id = t.id AND r.body LIKE '$tag reply %') AS replies
+		FROM zd_tickets t WHERE t.subject LIKE '$tag ticket %' ORDER BY t.id});
+	is(scalar(@$local), $TICKETS, "$tag: $TICKETS tickets here");
+	is(scalar(keys %by_ext), $TICKETS, "$tag: $TICKETS tickets in Zendesk, by external_id");
+	my @twice = grep { @{ $by_ext{$_} } > 1 } keys %by_ext;
+	is(scalar(@twice), 0, "$tag: no ticket created twice") or diag explain \@twice;
+
+	my ($bad, $bad_replies, $replies) = (0, 0, 0);
+	for my $row (@$local)
+	{
+		my $zt = ($by_ext{"corsa:$row->{id}"} // [])->[0];
+		my @problems;
+		push @problems, 'missing' unless $zt;
+		if ($zt)
+		{
+			push @problems, 'zendesk_id' unless ($row->{zendesk_id} // 0) == $zt->{id};
+			push @problems, 'subject' unless $zt->{subject} eq $row->{subject};
+			push @problems, 'requester' unless $user_email{ $zt->{requester_id} } eq $row->{email};
+			push @problems, 'status' unless $zt->{status} eq $row->{status};
+			push @problems, 'sync_state' unless $row->{sync_state} eq 'synced';
+			my @zc = @{ $zt->{comments} };
+			my $first = shift @zc;
+			push @problems, 'description' unless $first->{body} eq $row->{description};
+			my @mine = @{ $row->{replies} // [] };
+			push @problems, 'reply count ' . scalar(@zc) unless @zc == @mine;
+			for my $i (0 .. $#mine)
+			{
+				my ($m, $z) = ($mine[$i], $zc[$i]);
+				$replies++;
+				unless ($z && $z->{body} eq $m->{body}
+					&& ($z->{public} ? 1 : 0) == ($m->{public} ? 1 : 0)
+					&& $user_email{ $z->{author_id} } eq $m->{author}
+					&& ($m->{comment_id} // 0) == $z->{id})
+				{
+					$bad_replies++;
+					diag explain { mine => $m, zendesk => $z } if $bad_replies <= 3;
+				}
+			}
+		}
+		if (@problems)
+		{
+			$bad++;
+			diag "ticket $row->{id}: @problems" if $bad <= 5;
+		}
+	}
+	is($bad, 0, "$tag: every ticket matches Zendesk (id, subject, requester, status, description)");
+	is($replies, $TICKETS * $REPLIES_PER_TICKET, "$tag: every reply was compared");
+	is($bad_replies, 0, "$tag: every reply is in Zendesk once, in order, with its author and flag");
+	return;
+}
+
+# a poll and every webhook Zendesk sent: still one row per object
+sub check_no_duplicates
+{
+	my ($tag, $since) = @_;
+	my $before = $node->safe_psql('postgres', 'SELECT coalesce(max(id), 0) FROM zd_sync_runs');
+	$node->safe_psql('postgres', 'SELECT zd_poll_now()');
+	my $poll;
+	wait_until(sub {
+			$poll = $node->safe_psql('postgres',
+				"SELECT id FROM zd_sync_runs WHERE kind = 'poll' AND id > $before");
+			$poll ne '';
+		});
+	is(wait_for_run($node, $poll), 'succeeded', "$tag: a poll ran");
+
+	my $events = $sim->get("/_sim/webhooks?since=$since")->{events};
+	my $dir = PostgreSQL::Test::Utils::tempdir();
+	open(my $fh, '>', "$dir/deliver.sql") or die;
+	binmode $fh, ':utf8';
+	for my $e (@$events)
+	{
+		printf $fh "SELECT zd_ingest_webhook(\$zdb\$%s\$zdb\$, \$zda\$%s\$zda\$);\n",
+		  $e->{body}, $e->{headers}{authorization};
+	}
+	close $fh;
+	my ($out, $err) = run_command(['psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1',
+		'-d', $node->connstr('postgres'), '-f', "$dir/deliver.sql"]);
+	is($err, '', "$tag: " . scalar(@$events) . ' webhooks ingested');
+
+	my $counts = rows(qq{
+		SELECT (SELECT count(*) FROM zd_tickets WHERE subject LIKE '$tag ticket %') AS tickets,
+			(SELECT count(*) FROM zd_replies r JOIN zd_tickets t ON t.id = r.ticket_id
+			 WHERE t.subject LIKE '$tag ticket %') AS replies,
+			(SELECT count(*) FROM zd_replies r JOIN zd_tickets t ON t.id = r.ticket_id
+			 WHERE t.subject LIKE '$tag ticket %' AND r.zendesk_comment_id IS NULL) AS unlinked,
+			(SELECT count(*) FROM zd_tickets WHERE zendesk_id IS NULL) AS tickets_unlinked})->[0];
+	is_deeply($counts,
+		{ tickets => $TICKETS, replies => $TICKETS * (1 + $REPLIES_PER_TICKET),
+		  unlinked => 0, tickets_unlinked => 0 },
+		"$tag: after the poll and the webhooks, one row per ticket and per comment");
+	is($node->safe_psql('postgres', "SELECT count(*) FROM zd_outbox WHERE state <> 'sent'"), '0',
+		"$tag: nothing was queued by what came back");
+	return;
+}
+
+# --- 1. no faults ---------------------------------------------------------------------
+my $since = $sim->get('/_sim/webhooks?since=0')->{last_seq} // 0;
+my $t0 = time();
+application_writes('A');
+wait_for_queue('A');
+note sprintf('A: %d pushes in %.1f s', $TICKETS * (1 + $REPLIES_PER_TICKET) + $STATUS_CHANGES,
+	time() - $t0);
+check_simulator('A');
+check_no_duplicates('A', $since);
+
+# --- 2. with 20 % of the requests failing ---------------------------------------------
+$since = $sim->get('/_sim/webhooks?since=0')->{last_seq};
+my $log_since = $sim->last_request_seq;
+# (every 429 pauses the whole account for its Retry-After: a few of them)
+my %faults = ('5xx' => 0.06, '429' => 0.01, reset => 0.04, apply_then_drop => 0.06,
+	truncate => 0.03);
+my $seed = 40;
+for my $kind (sort keys %faults)
+{
+	$sim->add_fault(kind => $kind, probability => $faults{$kind}, seed => $seed++,
+		($kind eq '429' ? (retry_after => 1) : ()));
+}
+application_writes('B');
+wait_for_queue('B');
+my $log = $sim->requests($log_since);
+my %fired;
+$fired{ $_->{fault} }++ for grep { $_->{fault} } @$log;
+my $share = scalar(grep { $_->{fault} } @$log) / scalar(@$log);
+note explain \%fired;
+cmp_ok($share, '>=', 0.15, sprintf('B: %.0f %% of %d requests were faulted', 100 * $share, scalar(@$log)));
+ok($fired{apply_then_drop}, 'B: writes were applied and their answers dropped');
+# Requests already in flight when a 429 is answered arrive inside its
+# Retry-After: with several in flight that cannot be helped.  What must not
+# happen is a request that leaves after the 429 was heard: none may arrive
+# later than a moment (the time for the answer to reach the worker) after it.
+my $last_429;
+my @late;
+for my $r (@$log)
+{
+	push @late, $r if $r->{violated_retry_after} && $last_429 && $r->{time} - $last_429 > 0.2;
+	$last_429 = $r->{time} if ($r->{status} // 0) == 429;
+}
+is(scalar(@late), 0, 'B: no request left after a 429 was heard, before its Retry-After elapsed')
+  or diag explain [ @late[ 0 .. 2 ] ];
+$sim->clear_faults;
+check_simulator('B');
+check_no_duplicates('B', $since);
+
+# --- 3. a webhook for a reply whose push is unanswered -----------------------------------
+my ($race_ticket, $race_zid) = split /\|/, $node->safe_psql('postgres',
+	"SELECT id, zendesk_id FROM zd_tickets WHERE subject = 'A ticket 7'");
+$since = $sim->get('/_sim/webhooks?since=0')->{last_seq};
+# the write lands but its answer is lost; the worker's check of the audits is slow
+$sim->add_fault(kind => 'apply_then_drop', method => 'PUT', path => "^/api/v2/tickets/$race_zid");
+$sim->add_fault(kind => 'delay', delay_ms => 3000, method => 'GET', path => "/audits");
+$node->safe_psql('postgres',
+	"SET ROLE app; INSERT INTO zd_replies (ticket_id, body) VALUES ($race_ticket, 'Racing reply')");
+my $event;
+wait_until(sub {
+		($event) = grep { $_->{type} =~ /comment_added/ }
+		  @{ $sim->get("/_sim/webhooks?since=$since")->{events} };
+		$event;
+	});
+ok($event, 'the reply reached Zendesk, and its webhook was sent');
+is($node->safe_psql('postgres', "SELECT zd_ingest_webhook(\$zdb\$$event->{body}\$zdb\$, '$event->{headers}{authorization}')"),
+	'applied', 'its webhook is ingested while the push waits for an answer');
+ok( wait_until(sub {
+			$node->safe_psql('postgres',
+				"SELECT count(*) FROM zd_outbox WHERE state = 'sent' AND reply_id = "
+				  . "(SELECT id FROM zd_replies WHERE body = 'Racing reply' AND origin = 'corsa')") eq '1';
+		}),
+	'the push learned from the audits that its reply had landed');
+$sim->clear_faults;
+is_deeply(rows("SELECT origin, zendesk_comment_id IS NOT NULL AS linked FROM zd_replies WHERE body = 'Racing reply'"),
+	[ { origin => 'corsa', linked => JSON::PP::true } ], 'one row for that reply');
+my $zreplies = grep { $_->{body} eq 'Racing reply' }
+  @{ $sim->get("/_sim/state/tickets/$race_zid")->{ticket}{comments} };
+is($zreplies, 1, 'and one comment in Zendesk');
+
+# --- 4. a permanent 4xx, fixed, retried -----------------------------------------------------
+$node->safe_psql('postgres', q{SET ROLE app;
+	INSERT INTO zd_tickets (subject, description, requester_email)
+	VALUES ('Blank question', '   ', 'person1@example.org')});
+ok( wait_until(sub {
+			$node->safe_psql('postgres',
+				"SELECT sync_state FROM zd_tickets WHERE subject = 'Blank question'") eq 'failed';
+		}),
+	'a ticket Zendesk refuses is set aside');
+my $dead = rows(q{SELECT o.state, o.attempts, o.last_http_status, o.last_error, t.sync_error
+	FROM zd_outbox o JOIN zd_tickets t ON t.id = o.ticket_id WHERE t.subject = 'Blank question'})->[0];
+is_deeply([ @{$dead}{qw(state attempts last_http_status)} ], [ 'failed', 1, 422 ],
+	'dead-lettered at once (no retries), with the HTTP status');
+like($dead->{last_error}, qr/Comment: cannot be blank/, "Zendesk's error is kept in the queue");
+like($dead->{sync_error}, qr/Comment: cannot be blank/, 'and on the row, for the application');
+like($node->safe_psql('postgres', "SELECT message FROM zd_sync_log WHERE level = 'error' ORDER BY id DESC LIMIT 1"),
+	qr/set aside: HTTP 422/, 'the log says so');
+$node->safe_psql('postgres', "SET ROLE app; UPDATE zd_tickets SET description = 'Now with words' WHERE subject = 'Blank question'");
+is($node->safe_psql('postgres', 'SELECT zd_retry_failed()'), '1', 'zd_retry_failed requeues it');
+ok( wait_until(sub {
+			$node->safe_psql('postgres',
+				"SELECT sync_state FROM zd_tickets WHERE subject = 'Blank question'") eq 'synced';
+		}),
+	'and it is delivered');
+is(scalar(grep { $_->{subject} eq 'Blank question' } @{ $sim->get('/_sim/state')->{tickets} }), 1,
+	'once');
+
+# --- 5. a reply to a closed ticket ------------------------------------------------------------
+my ($closed_id, $closed_zid) = split /\|/, $node->safe_psql('postgres',
+	"SELECT id, zendesk_id FROM zd_tickets WHERE subject = 'A ticket 9'");
+$sim->post('/_sim/actions/set_status', { ticket_id => $closed_zid + 0, status => 'closed' });
+$node->safe_psql('postgres',
+	"SET ROLE app; INSERT INTO zd_replies (ticket_id, body) VALUES ($closed_id, 'One more thing')");
+ok( wait_until(sub {
+			$node->safe_psql('postgres',
+				"SELECT sync_state FROM zd_replies WHERE body = 'One more thing'") eq 'synced';
+		}),
+	'the reply to a closed ticket is delivered');
+my @followups = grep { ($_->{via}{source}{from}{ticket_id} // 0) == $closed_zid }
+  @{ $sim->get('/_sim/state')->{tickets} };
+is(scalar(@followups), 1, 'as one follow-up ticket in Zendesk');
+is($followups[0]{comments}[0]{body}, 'One more thing', 'whose first comment is the reply');
+is_deeply(rows("SELECT t.zendesk_id, t.followup_of_ticket_id, t.origin FROM zd_replies r "
+	  . "JOIN zd_tickets t ON t.id = r.ticket_id WHERE r.body = 'One more thing'"),
+	[ { zendesk_id => $followups[0]{id}, followup_of_ticket_id => $closed_id + 0, origin => 'corsa' } ],
+	'linked here to the closed ticket, with the reply on it');
+
+$node->stop;
+done_testing();
