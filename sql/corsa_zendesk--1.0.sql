@@ -276,9 +276,13 @@ CREATE TABLE zd_outbox (
 	CONSTRAINT zd_outbox_status_kind_check CHECK ((kind = 'update_status') = (status IS NOT NULL))
 );
 
-CREATE INDEX zd_outbox_pending_idx ON zd_outbox (next_attempt_at, id) WHERE state = 'pending';
+-- the worker's claim reads this one in order: its plan needs no statistics
+-- (a burst of inserts is claimed before ANALYZE has seen it)
+CREATE INDEX zd_outbox_pending_idx ON zd_outbox (connection_id, next_attempt_at, id)
+	WHERE state = 'pending';
 CREATE INDEX zd_outbox_ticket_id_idx ON zd_outbox (ticket_id);
-CREATE INDEX zd_outbox_open_idx ON zd_outbox (connection_id, state) WHERE state <> 'sent';
+CREATE INDEX zd_outbox_unfinished_idx ON zd_outbox (connection_id, state)
+	WHERE state IN ('in_flight', 'failed');
 
 COMMENT ON TABLE zd_outbox IS 'Push queue to Zendesk, filled by triggers on zd_tickets and zd_replies.';
 COMMENT ON COLUMN zd_outbox.id IS 'Queue position.';

@@ -26,8 +26,8 @@
  * reply waits until its ticket has its Zendesk id.  Failures are retried
  * with backoff and jitter (Retry-After on 429); a 4xx that cannot succeed
  * is dead-lettered at once with Zendesk's error, anything else after
- * corsa_zendesk.max_attempts.  An item found in_flight that this process
- * is not sending (a restart, a crash) is claimed again as a retry.
+ * corsa_zendesk.max_attempts.  Items found in_flight after a start or a
+ * reset (a restart, a crash) are claimed again, as retries.
  *
  * Echoes: a webhook or poll that shows a pushed object before its answer
  * was recorded links to the same row (tickets by external_id in store.c);
@@ -123,6 +123,7 @@ struct ZdPushState
 	List	   *items;			/* claimed, not finished */
 	TimestampTz next_claim_at;
 	int			generation;		/* bumped by a reset; tags requests */
+	bool		orphans_requeued;	/* items left in flight were requeued */
 };
 
 static TimestampTz start_due(ZdConnState *conn, TimestampTz now);
@@ -162,6 +163,7 @@ zd_push_reset(ZdConnState *conn)
 		MemoryContextReset(p->context);
 		p->items = NIL;
 		p->generation++;
+		p->orphans_requeued = false;
 	}
 	p->next_claim_at = 0;
 }
@@ -291,13 +293,12 @@ claim_sql(void)
 
 	return psprintf("WITH claimable AS ("
 					" SELECT o.id FROM %s o JOIN %s t ON t.id = o.ticket_id"
-					" WHERE o.connection_id = $1"
-					" AND (o.state = 'pending' OR (o.state = 'in_flight' AND o.id <> ALL ($2)))"
+					" WHERE o.connection_id = $1 AND o.state = 'pending'"
 					" AND o.next_attempt_at <= now() AND o.ticket_id <> ALL ($3)"
 					" AND (o.kind = 'create_ticket' OR t.zendesk_id IS NOT NULL)"
 					" AND NOT EXISTS (SELECT 1 FROM %s e WHERE e.ticket_id = o.ticket_id"
 					" AND e.id < o.id AND e.state IN ('pending', 'in_flight'))"
-					" ORDER BY o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED),"
+					" ORDER BY o.next_attempt_at, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED),"
 					" claimed AS ("
 					" UPDATE %s o SET state = 'in_flight', attempts = o.attempts + 1,"
 					" claimed_at = now(), idempotency_key = CASE WHEN o.kind = 'create_ticket'"
@@ -335,6 +336,22 @@ push_claim(void *arg)
 	uint64		i;
 
 	zd_xact_begin("corsa_zendesk: claiming pushes");
+
+	/*
+	 * Items in flight that this process is not sending were left by a
+	 * restart or a crash: they go again, as retries.  Looked at once, when
+	 * nothing of ours is in flight (after start and after a reset).
+	 */
+	if (!p->orphans_requeued && p->items == NIL)
+	{
+		Datum		id = Int32GetDatum(conn->id);
+
+		zd_spi_exec_params(psprintf("UPDATE %s SET state = 'pending' WHERE connection_id = $1"
+									" AND state = 'in_flight'", zd_qualified("zd_outbox")),
+						   1, (Oid[]) {INT4OID}, &id, SPI_OK_UPDATE);
+		p->orphans_requeued = true;
+	}
+
 	outbox_ids = initArrayResult(INT8OID, CurrentMemoryContext, false);
 	ticket_ids = initArrayResult(INT8OID, CurrentMemoryContext, false);
 	foreach(lc, p->items)

@@ -19,6 +19,9 @@
  *    replaces content (it gives content only to a row that has none yet,
  *    leaving its status unknown); a state that is not deleted clears them
  *    (restore);
+ *  - a ticket or comment Corsa pushed, seen before the push's answer was
+ *    recorded, links to the pushed row (external_id corsa:<id>; the reply
+ *    in flight on that ticket with the same text);
  *  - a comment whose ticket is not known yet creates a placeholder ticket,
  *    which the next ticket state fills in;
  *  - rows written here never queue pushes (zd_store_sync_writes).
@@ -590,6 +593,34 @@ placeholders_sql(void)
 					zd_qualified("zd_tickets"));
 }
 
+/*
+ * link_replies_sql
+ *		A reply Corsa sent whose answer is not recorded yet (its queue item
+ *		in flight, or waiting to retry after an attempt that may have
+ *		landed) takes the Zendesk comment a webhook or poll shows on its
+ *		ticket with the same text, instead of that comment making a second
+ *		row.  A ticket has at most one such reply: its items go one at a
+ *		time.  Text is compared with runs of white space collapsed, as
+ *		Zendesk stores it.  (Same arguments as comments_sql.)
+ */
+static char *
+link_replies_sql(void)
+{
+	return psprintf("UPDATE %s r SET zendesk_comment_id = x.cid, updated_at = now()"
+					" FROM unnest($2::int8[], $3::int8[], $6::text[]) AS x(cid, tzid, body),"
+					" %s t, %s o"
+					" WHERE t.connection_id = $1 AND t.zendesk_id = x.tzid"
+					" AND o.ticket_id = t.id AND o.kind = 'add_reply'"
+					" AND (o.state = 'in_flight' OR (o.state = 'pending' AND o.attempts > 0))"
+					" AND r.id = o.reply_id AND r.zendesk_comment_id IS NULL"
+					" AND regexp_replace(btrim(r.body), '\\s+', ' ', 'g')"
+					" = regexp_replace(btrim(x.body), '\\s+', ' ', 'g')"
+					" AND NOT EXISTS (SELECT 1 FROM %s d WHERE d.connection_id = $1"
+					" AND d.zendesk_comment_id = x.cid)",
+					zd_qualified("zd_replies"), zd_qualified("zd_tickets"),
+					zd_qualified("zd_outbox"), zd_qualified("zd_replies"));
+}
+
 static char *
 comments_sql(void)
 {
@@ -676,8 +707,10 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 		elog(ERROR, "SPI_connect failed");
 	if (for_webhook)
 	{
-		/* the event's ticket was written just before: a generic plan */
+		/* the event's ticket was written just before: generic plans */
 		Assert(n == 1);
+		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_LINK_REPLY, link_replies_sql, 11, types),
+						values, NULL, SPI_OK_UPDATE);
 		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_COMMENT, comments_sql, 11, types),
 						values, NULL, SPI_OK_INSERT_RETURNING);
 	}
@@ -686,6 +719,8 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 		/* tickets first, in their own statement, so the insert below sees them */
 		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_TICKET_PLACEHOLDERS, placeholders_sql, 3, types),
 						values, NULL, SPI_OK_INSERT);
+		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_LINK_PUSHED_REPLIES, link_replies_sql, 11, types),
+						values, NULL, SPI_OK_UPDATE);
 		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_INSERT_COMMENTS, comments_sql, 11, types),
 						values, NULL, SPI_OK_INSERT_RETURNING);
 	}

@@ -7,7 +7,8 @@
 #   2. import its history, matching tickets to the application's clients
 #   3. an agent deletes a ticket in Zendesk: a poll labels it Deleted
 #   4. an agent replies in Zendesk: its webhooks are applied at once
-#   5. "View logs" and the status view
+#   5. the application writes a ticket and a reply: they arrive in Zendesk
+#   6. "View logs" and the status view
 #
 # KEEP=1 leaves the server and the simulator running at the end (the
 # script prints how to reach them).
@@ -157,7 +158,38 @@ FROM zd_replies r JOIN zd_tickets t ON t.id = r.ticket_id
 WHERE t.zendesk_id = $replied ORDER BY r.created_at DESC LIMIT 1;
 EOF
 
-title "5. View logs (zd_sync_log) and zd_sync_status"
+title "5. the application writes a ticket and a reply (as its own role); the worker pushes them"
+sql <<'EOF'
+CREATE ROLE app;
+GRANT SELECT, INSERT, UPDATE ON zd_tickets, zd_replies TO app;
+SET ROLE app;
+INSERT INTO zd_tickets (subject, description, client_id)
+VALUES ('Annual compliance review', 'Please confirm the review date.', '3');
+INSERT INTO zd_replies (ticket_id, body, public)
+SELECT id, 'Internal note: review booked for Monday.', false
+FROM zd_tickets WHERE subject = 'Annual compliance review';
+EOF
+for _ in $(seq 100); do
+	[ "$(sql -At -c "SELECT count(*) FROM zd_outbox WHERE state <> 'sent'")" = 0 ] && break
+	sleep 0.1
+done
+sql <<'EOF'
+SELECT o.kind, o.state, o.attempts, o.last_http_status AS http,
+	round(extract(epoch FROM o.sent_at - o.created_at) * 1000, 1) AS ms_after_commit
+FROM zd_outbox o ORDER BY o.id;
+SELECT id, zendesk_id, external_id, requester_email, sync_state FROM zd_tickets
+WHERE subject = 'Annual compliance review';
+EOF
+zid=$(sql -At -c "SELECT zendesk_id FROM zd_tickets WHERE subject = 'Annual compliance review'")
+echo "in Zendesk (the simulator), ticket $zid:"
+sim GET "/_sim/state/tickets/$zid" | as_pg $PYTHON -c '
+import json, sys
+t = json.load(sys.stdin)["ticket"]
+print("  subject: %s | status: %s | external_id: %s" % (t["subject"], t["status"], t["external_id"]))
+for c in t["comments"]:
+    print("  comment %d (%s): %s" % (c["id"], "public" if c["public"] else "internal", c["body"]))'
+
+title "6. View logs (zd_sync_log) and zd_sync_status"
 sql <<'EOF'
 SELECT to_char(logged_at, 'HH24:MI:SS') AS at, level, message FROM zd_sync_log ORDER BY id;
 \x on

@@ -261,6 +261,13 @@ $sim->clear_faults;
 check_simulator('B');
 check_no_duplicates('B', $since);
 
+# the comment id a comment_added event carries
+sub json_comment_id
+{
+	my ($e) = @_;
+	return $json->decode($e->{body})->{event}{comment}{id};
+}
+
 # --- 3. a webhook for a reply whose push is unanswered -----------------------------------
 my ($race_ticket, $race_zid) = split /\|/, $node->safe_psql('postgres',
 	"SELECT id, zendesk_id FROM zd_tickets WHERE subject = 'A ticket 7'");
@@ -279,6 +286,9 @@ wait_until(sub {
 ok($event, 'the reply reached Zendesk, and its webhook was sent');
 is($node->safe_psql('postgres', "SELECT zd_ingest_webhook(\$zdb\$$event->{body}\$zdb\$, '$event->{headers}{authorization}')"),
 	'applied', 'its webhook is ingested while the push waits for an answer');
+is_deeply(rows("SELECT origin, sync_state, zendesk_comment_id::text AS cid FROM zd_replies WHERE body = 'Racing reply'"),
+	[ { origin => 'corsa', sync_state => 'pending', cid => json_comment_id($event) } ],
+	'the webhook linked its comment to the reply being pushed: one row at once');
 ok( wait_until(sub {
 			$node->safe_psql('postgres',
 				"SELECT count(*) FROM zd_outbox WHERE state = 'sent' AND reply_id = "
