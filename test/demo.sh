@@ -175,7 +175,7 @@ for _ in $(seq 100); do
 done
 sql <<'EOF'
 SELECT o.kind, o.state, o.attempts, o.last_http_status AS http,
-	round(extract(epoch FROM o.sent_at - o.created_at) * 1000, 1) AS ms_after_commit
+	round(extract(epoch FROM o.sent_at - o.created_at) * 1000, 1) AS ms_queued_to_answered
 FROM zd_outbox o ORDER BY o.id;
 SELECT id, zendesk_id, external_id, requester_email, sync_state FROM zd_tickets
 WHERE subject = 'Annual compliance review';
