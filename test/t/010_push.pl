@@ -7,7 +7,8 @@
 # with 20 % of the requests failing (5xx, 429, resets, truncated bodies,
 # and "apply the write, then drop the connection").  Then: a webhook for a
 # reply whose push is unanswered, a permanent 4xx and zd_retry_failed, and
-# a reply to a closed ticket.
+# a reply to a closed ticket, and an immediate stop in the middle of pushes
+# (after the restart: still exactly once).
 use strict;
 use warnings;
 
@@ -348,6 +349,41 @@ is_deeply(rows("SELECT t.zendesk_id, t.followup_of_ticket_id, t.origin FROM zd_r
 	  . "JOIN zd_tickets t ON t.id = r.ticket_id WHERE r.body = 'One more thing'"),
 	[ { zendesk_id => $followups[0]{id}, followup_of_ticket_id => $closed_id + 0, origin => 'corsa' } ],
 	'linked here to the closed ticket, with the reply on it');
+
+# --- 6. an immediate stop in the middle of pushes -----------------------------------------------
+# (answers take 50 ms, so that the stop finds requests in flight)
+$sim->post('/_sim/config', { latency_ms => 50 });
+$node->safe_psql('postgres', q{SET ROLE app;
+	INSERT INTO zd_tickets (subject, description, requester_email)
+	SELECT 'C ticket ' || g, 'C: question ' || g, 'person' || g || '@example.org'
+	FROM generate_series(1, 200) g;
+	INSERT INTO zd_replies (ticket_id, body)
+	SELECT id, 'C reply on ' || subject FROM zd_tickets WHERE subject LIKE 'C ticket %';});
+wait_until(sub {
+		$node->safe_psql('postgres', "SELECT count(*) >= 60 FROM zd_outbox WHERE state = 'sent' "
+			  . "AND ticket_id IN (SELECT id FROM zd_tickets WHERE subject LIKE 'C ticket %')") eq 't';
+	});
+my $in_flight = $node->safe_psql('postgres', "SELECT count(*) FROM zd_outbox WHERE state = 'in_flight'");
+$node->stop('immediate');
+note "stopped with $in_flight item(s) in flight";
+$node->start;
+ok( wait_until(sub {
+			$node->safe_psql('postgres',
+				"SELECT count(*) FROM zd_outbox WHERE state IN ('pending', 'in_flight')") eq '0';
+		}, 120),
+	'after an immediate stop and a restart, the queue is drained');
+$sim->post('/_sim/config', { latency_ms => 0 });
+my $state = $sim->get('/_sim/state');
+my %c_tickets;
+$c_tickets{ $_->{external_id} }++ for grep { $_->{subject} =~ /^C ticket / } @{ $state->{tickets} };
+is(scalar(keys %c_tickets), 200, '200 tickets in Zendesk');
+is(scalar(grep { $_ > 1 } values %c_tickets), 0, 'none created twice');
+my $replies = 0;
+$replies += scalar(grep { $_->{body} =~ /^C reply on / } @{ $_->{comments} })
+  for grep { $_->{subject} =~ /^C ticket / } @{ $state->{tickets} };
+is($replies, 200, 'and 200 replies, none twice');
+is($node->safe_psql('postgres', "SELECT count(*) FROM zd_tickets WHERE subject LIKE 'C ticket %' AND sync_state = 'synced'"),
+	'200', 'every row synced here');
 
 $node->stop;
 done_testing();
