@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test/unit/run.sh: builds and runs the standalone unit tests of the
-# backend-independent C code (src/zd_json.c, src/crypto.c) with
+# backend-independent C code (src/zd_json.c, src/zd_request_json.c,
+# src/crypto.c) with
 # AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer.
 #
 #   bash test/unit/run.sh [filter]
@@ -88,6 +89,7 @@ build_and_run() {
 
 echo "# unit tests: $CC, ASan + UBSan + LSan; fixtures in $ZD_FIXTURES"
 build_and_run test_zd_json test_zd_json.c zd_json.c
+build_and_run test_request_json test_request_json.c zd_request_json.c zd_json.c
 build_and_run test_crypto test_crypto.c crypto.c
 
 echo "1..$((number - 1))"
