@@ -74,6 +74,7 @@ typedef struct ZdDatabaseSlot
 	TimestampTz restart_at;		/* RESTART_WAIT: when to start again */
 	TimestampTz paused_until;	/* PAUSED: when to resume */
 	pg_atomic_uint32 wake_requested;	/* set at commit by wake.c */
+	pg_atomic_uint64 reply_push_at; /* worker: last reply push sent (TimestampTz) */
 } ZdDatabaseSlot;
 
 typedef struct ZdSharedState
@@ -92,6 +93,10 @@ extern void zd_shmem_init_hooks(void);
 extern ZdDatabaseSlot *zd_find_slot(Oid dboid);
 extern void zd_set_latch_by_procno(int procno);
 extern int	zd_worker_pid_for(Oid dboid);
+extern bool zd_reply_push_recent(void);
+
+/* how long after a reply push a webhook's comment may still be its echo */
+#define ZD_REPLY_LINK_HORIZON_MS	(15 * 60 * 1000)
 
 /* ---- wake-ups at commit (wake.c) ---- */
 extern void zd_wake_at_commit(void);

@@ -293,6 +293,7 @@ launcher_scan_databases(void)
 		slot->failures = 0;
 		slot->generation++;
 		pg_atomic_write_u32(&slot->wake_requested, 0);
+		pg_atomic_write_u64(&slot->reply_push_at, 0);
 	}
 	LWLockRelease(zd_shared->lock);
 }

@@ -560,6 +560,8 @@ push_start(ZdConnState *conn, PushItem *item)
 		elog(ERROR, "out of memory building a push request");
 	MemoryContextSwitchTo(oldcxt);
 
+	if (item->kind == PUSH_REPLY)
+		zd_worker_note_reply_push();
 	(void) zd_worker_start_request(conn, ZD_TASK_PUSH, conn->push->generation, item,
 								   ZD_ENDPOINT_ACCOUNT, method, path, body, key);
 	item->in_flight = true;

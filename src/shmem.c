@@ -18,6 +18,7 @@
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "utils/timestamp.h"
 
 ZdSharedState *zd_shared = NULL;
 
@@ -87,6 +88,7 @@ zd_shmem_startup(void)
 			zd_shared->slots[i].state = ZD_SLOT_FREE;
 			zd_shared->slots[i].worker_procno = -1;
 			pg_atomic_init_u32(&zd_shared->slots[i].wake_requested, 0);
+			pg_atomic_init_u64(&zd_shared->slots[i].reply_push_at, 0);
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -109,6 +111,36 @@ zd_find_slot(Oid dboid)
 			return slot;
 	}
 	return NULL;
+}
+
+/*
+ * zd_reply_push_recent
+ *		Has this database's worker sent a reply to Zendesk lately (within
+ *		ZD_REPLY_LINK_HORIZON_MS)?  Only then can a webhook's comment be one
+ *		whose push is still unanswered, which zd_ingest_webhook then looks
+ *		for; otherwise it spares itself that statement.  True when unknown
+ *		(no shared memory, no slot).
+ */
+bool
+zd_reply_push_recent(void)
+{
+	ZdDatabaseSlot *slot;
+	uint64		at = 0;
+	bool		known;
+
+	if (zd_shared == NULL)
+		return true;
+	LWLockAcquire(zd_shared->lock, LW_SHARED);
+	slot = zd_find_slot(MyDatabaseId);
+	known = slot != NULL;
+	if (known)
+		at = pg_atomic_read_u64(&slot->reply_push_at);
+	LWLockRelease(zd_shared->lock);
+	if (!known)
+		return true;
+	return at != 0 &&
+		!TimestampDifferenceExceeds((TimestampTz) at, GetCurrentTimestamp(),
+									ZD_REPLY_LINK_HORIZON_MS);
 }
 
 /*

@@ -601,7 +601,9 @@ placeholders_sql(void)
  *		ticket with the same text, instead of that comment making a second
  *		row.  A ticket has at most one such reply: its items go one at a
  *		time.  Text is compared with runs of white space collapsed, as
- *		Zendesk stores it.  (Same arguments as comments_sql.)
+ *		Zendesk stores it.  (Same arguments as comments_sql.)  A webhook
+ *		runs it only while the worker pushes replies (zd_reply_push_recent);
+ *		a reply folded later is the fallback (push.c).
  */
 static char *
 link_replies_sql(void)
@@ -709,8 +711,10 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 	{
 		/* the event's ticket was written just before: generic plans */
 		Assert(n == 1);
-		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_LINK_REPLY, link_replies_sql, 11, types),
-						values, NULL, SPI_OK_UPDATE);
+		if (zd_reply_push_recent())
+			zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_LINK_REPLY, link_replies_sql, 11,
+										  types),
+							values, NULL, SPI_OK_UPDATE);
 		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_COMMENT, comments_sql, 11, types),
 						values, NULL, SPI_OK_INSERT_RETURNING);
 	}

@@ -270,6 +270,17 @@ zd_worker_start_request(ZdConnState *conn, ZdTaskKind task, int step, void *data
 	return req;
 }
 
+/*
+ * zd_worker_note_reply_push
+ *		Tell the database's backends that a reply is being pushed: for a
+ *		while, zd_ingest_webhook looks for the reply a comment may echo.
+ */
+void
+zd_worker_note_reply_push(void)
+{
+	pg_atomic_write_u64(&my_slot->reply_push_at, (uint64) GetCurrentTimestamp());
+}
+
 /* a zd_connections row, as read by worker_reload_connections */
 typedef struct ConnectionRow
 {

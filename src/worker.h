@@ -64,6 +64,7 @@ extern void zd_xact_commit(void);
 extern bool zd_worker_guarded(const char *task, void (*fn) (void *), void *arg);
 extern void zd_worker_log_failure(const char *task, const char *message);
 extern void zd_worker_recover(void *arg);
+extern void zd_worker_note_reply_push(void);
 extern ZdHttpRequest *zd_worker_start_request(ZdConnState *conn, ZdTaskKind task,
 											  int step, void *data,
 											  ZdEndpointClass cls,
