@@ -985,18 +985,35 @@ record_followup(void *arg)
 	zd_xact_commit();
 }
 
-/* update_status answered */
+/*
+ * record_status
+ *		update_status answered.  Zendesk's state after our change becomes the
+ *		ticket's content version, so that a webhook or poll carrying an
+ *		older state (sent before ours) is stale.
+ */
 static void
 record_status(void *arg)
 {
 	PushItem   *item = (PushItem *) arg;
-	Datum		id = Int64GetDatum(item->ticket_id);
+	ZdJsonTicket ticket;
+	Datum		values[2];
+	char		nulls[2] = {' ', 'n'};
+
+	values[0] = Int64GetDatum(item->ticket_id);
+	values[1] = (Datum) 0;
+	if (zdjson_ticket(zdjson_get(item->root, "ticket"), &ticket) &&
+		ticket.has_generated_timestamp)
+	{
+		values[1] = TimestampTzGetDatum(zd_version_from_generated(ticket.generated_timestamp));
+		nulls[1] = ' ';
+	}
 
 	zd_xact_begin("corsa_zendesk: recording a pushed status");
-	zd_spi_exec_params(psprintf("UPDATE %s SET sync_state = 'synced', sync_error = NULL"
-								" WHERE id = $1 AND sync_state = 'failed'",
-								zd_qualified("zd_tickets")),
-					   1, (Oid[]) {INT8OID}, &id, SPI_OK_UPDATE);
+	push_exec(psprintf("UPDATE %s SET sync_state = 'synced', sync_error = NULL,"
+					   " content_version = greatest(content_version, $2),"
+					   " source_version = greatest(source_version, $2)"
+					   " WHERE id = $1", zd_qualified("zd_tickets")),
+			  2, (Oid[]) {INT8OID, TIMESTAMPTZOID}, values, nulls, SPI_OK_UPDATE);
 	mark_item_sent(item);
 	zd_xact_commit();
 }

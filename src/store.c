@@ -279,7 +279,8 @@ tickets_upsert_sql(bool for_page)
 
 	/*
 	 * NEWER_CONTENT: a state that is not deleted, newer than the content
-	 * held.  PROVISIONAL: a deleted state (whose status is unknown) gives
+	 * held.  Its status is not taken while a status the application set is
+	 * still on its way to Zendesk (queued or in flight): that one is newer.  PROVISIONAL: a deleted state (whose status is unknown) gives
 	 * the content of a row that has none yet; it never replaces content.
 	 * NEWER_DELETION: newer than the deletion state held.
 	 */
@@ -352,7 +353,9 @@ tickets_upsert_sql(bool for_page)
 					" subject = CASE WHEN " CONTENT " THEN EXCLUDED.subject ELSE t.subject END,"
 					" description = CASE WHEN " CONTENT " THEN coalesce(EXCLUDED.description,"
 					" t.description) ELSE t.description END,"
-					" status = CASE WHEN " NEWER_CONTENT " THEN EXCLUDED.status ELSE t.status END,"
+					" status = CASE WHEN " NEWER_CONTENT " AND NOT EXISTS (SELECT 1 FROM %s q"
+					" WHERE q.ticket_id = t.id AND q.kind = 'update_status'"
+					" AND q.state IN ('pending', 'in_flight')) THEN EXCLUDED.status ELSE t.status END,"
 					" priority = CASE WHEN " CONTENT " THEN EXCLUDED.priority ELSE t.priority END,"
 					" ticket_type = CASE WHEN " CONTENT " THEN EXCLUDED.ticket_type ELSE t.ticket_type END,"
 					" tags = CASE WHEN " CONTENT " THEN EXCLUDED.tags ELSE t.tags END,"
@@ -393,7 +396,7 @@ tickets_upsert_sql(bool for_page)
 					" AND NOT EXISTS (SELECT 1 FROM %s k WHERE k.connection_id = $1"
 					" AND k.zendesk_id = t.requester_zendesk_id) AS lacks_email)"
 					"%s",
-					before, tickets, tickets, users, users, summary);
+					before, tickets, tickets, users, zd_qualified("zd_outbox"), users, summary);
 #undef NEWER_CONTENT
 #undef PROVISIONAL
 #undef CONTENT
