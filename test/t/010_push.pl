@@ -227,9 +227,10 @@ check_no_duplicates('A', $since);
 # --- 2. with 20 % of the requests failing ---------------------------------------------
 $since = $sim->get('/_sim/webhooks?since=0')->{last_seq};
 my $log_since = $sim->last_request_seq;
-# (every 429 pauses the whole account for its Retry-After: a few of them)
-my %faults = ('5xx' => 0.06, '429' => 0.01, reset => 0.04, apply_then_drop => 0.06,
-	truncate => 0.03);
+# (every 429 pauses the whole account for its Retry-After: a few of them).
+# Each rule draws on its own: 1 - (1-p1)(1-p2)... = 20.6 % of the requests.
+my %faults = ('5xx' => 0.065, '429' => 0.012, reset => 0.045, apply_then_drop => 0.07,
+	truncate => 0.033);
 my $seed = 40;
 for my $kind (sort keys %faults)
 {
@@ -243,7 +244,7 @@ my %fired;
 $fired{ $_->{fault} }++ for grep { $_->{fault} } @$log;
 my $share = scalar(grep { $_->{fault} } @$log) / scalar(@$log);
 note explain \%fired;
-cmp_ok($share, '>=', 0.15, sprintf('B: %.0f %% of %d requests were faulted', 100 * $share, scalar(@$log)));
+cmp_ok($share, '>=', 0.18, sprintf('B: %.0f %% of %d requests were faulted', 100 * $share, scalar(@$log)));
 ok($fired{apply_then_drop}, 'B: writes were applied and their answers dropped');
 # Requests already in flight when a 429 is answered arrive inside its
 # Retry-After: with several in flight that cannot be helped.  What must not
