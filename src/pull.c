@@ -126,16 +126,6 @@ static void save_progress(ZdPullState *p, int64 pages, ZdStoreCounts *counts);
 static Stream *step_stream(ZdPullState *p, PullStep step);
 static const char *step_name(PullStep step);
 
-static TimestampTz
-earliest(TimestampTz a, TimestampTz b)
-{
-	if (a == 0)
-		return b;
-	if (b == 0)
-		return a;
-	return Min(a, b);
-}
-
 /*
  * zd_pull_reset
  *		(Re)initialize a connection's pull state: no run active.
@@ -300,10 +290,10 @@ pull_consider(ZdConnState *conn, Stream *stream, PullStep step,
 	if (stream->done || stream->in_flight)
 		return next;
 	if (stream->retry_at > now)
-		return earliest(next, stream->retry_at);
+		return zd_earliest(next, stream->retry_at);
 	ready = zdapi_ready_at(conn->account, cls, now);
 	if (ready > now)
-		return earliest(next, ready);
+		return zd_earliest(next, ready);
 	pull_start(conn, step, cls);
 	return next;
 }

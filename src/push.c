@@ -127,7 +127,6 @@ struct ZdPushState
 };
 
 static TimestampTz start_due(ZdConnState *conn, TimestampTz now);
-static TimestampTz earliest(TimestampTz a, TimestampTz b);
 static void push_claim(void *arg);
 static void push_start(ZdConnState *conn, PushItem *item);
 static void push_finish(ZdConnState *conn, PushItem *item);
@@ -199,16 +198,16 @@ zd_push_step(ZdConnState *conn, TimestampTz now)
 	if (zd_max_concurrency - list_length(p->items) <= 0)
 		return next;
 	if (p->next_claim_at > now)
-		return earliest(next, p->next_claim_at);
+		return zd_earliest(next, p->next_claim_at);
 	ready = zdapi_ready_at(conn->account, ZD_ENDPOINT_ACCOUNT, now);
 	if (ready > now)
-		return earliest(next, ready);
+		return zd_earliest(next, ready);
 
 	p->next_claim_at = TimestampTzPlusMilliseconds(now, ZD_PUSH_RECHECK_MS);
 	if (zd_worker_guarded("claiming pushes", push_claim, conn))
-		next = earliest(next, start_due(conn, now));
+		next = zd_earliest(next, start_due(conn, now));
 	/* an item that needed no request leaves room: claim again at once */
-	return earliest(next, p->next_claim_at == 0 ? now : p->next_claim_at);
+	return zd_earliest(next, p->next_claim_at == 0 ? now : p->next_claim_at);
 }
 
 /*
@@ -236,24 +235,13 @@ start_due(ZdConnState *conn, TimestampTz now)
 		if (ready > now)
 		{
 			item->start_at = ready;
-			next = earliest(next, ready);
+			next = zd_earliest(next, ready);
 			continue;
 		}
 		push_start(conn, item);
 	}
 	list_free(items);
 	return next;
-}
-
-/* the earlier of two times, 0 meaning "none" */
-static TimestampTz
-earliest(TimestampTz a, TimestampTz b)
-{
-	if (a == 0)
-		return b;
-	if (b == 0)
-		return a;
-	return Min(a, b);
 }
 
 /* SPI_execute_with_args with nulls, failing on an unexpected result */
@@ -294,11 +282,11 @@ claim_sql(void)
 	return psprintf("WITH claimable AS ("
 					" SELECT o.id FROM %s o JOIN %s t ON t.id = o.ticket_id"
 					" WHERE o.connection_id = $1 AND o.state = 'pending'"
-					" AND o.next_attempt_at <= now() AND o.ticket_id <> ALL ($3)"
+					" AND o.next_attempt_at <= now() AND o.ticket_id <> ALL ($2)"
 					" AND (o.kind = 'create_ticket' OR t.zendesk_id IS NOT NULL)"
 					" AND NOT EXISTS (SELECT 1 FROM %s e WHERE e.ticket_id = o.ticket_id"
 					" AND e.id < o.id AND e.state IN ('pending', 'in_flight'))"
-					" ORDER BY o.next_attempt_at, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED),"
+					" ORDER BY o.next_attempt_at, o.id LIMIT $3 FOR UPDATE OF o SKIP LOCKED),"
 					" claimed AS ("
 					" UPDATE %s o SET state = 'in_flight', attempts = o.attempts + 1,"
 					" claimed_at = now(), idempotency_key = CASE WHEN o.kind = 'create_ticket'"
@@ -328,10 +316,9 @@ push_claim(void *arg)
 {
 	ZdConnState *conn = (ZdConnState *) arg;
 	ZdPushState *p = conn->push;
-	ArrayBuildState *outbox_ids;
 	ArrayBuildState *ticket_ids;
-	Oid			types[4] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID, INT4OID};
-	Datum		values[4];
+	Oid			types[3] = {INT4OID, INT8ARRAYOID, INT4OID};
+	Datum		values[3];
 	ListCell   *lc;
 	uint64		i;
 
@@ -352,22 +339,19 @@ push_claim(void *arg)
 		p->orphans_requeued = true;
 	}
 
-	outbox_ids = initArrayResult(INT8OID, CurrentMemoryContext, false);
 	ticket_ids = initArrayResult(INT8OID, CurrentMemoryContext, false);
 	foreach(lc, p->items)
 	{
 		PushItem   *item = (PushItem *) lfirst(lc);
 
-		accumArrayResult(outbox_ids, Int64GetDatum(item->outbox_id), false, INT8OID,
-						 CurrentMemoryContext);
 		accumArrayResult(ticket_ids, Int64GetDatum(item->ticket_id), false, INT8OID,
 						 CurrentMemoryContext);
 	}
 	values[0] = Int32GetDatum(conn->id);
-	values[1] = makeArrayResult(outbox_ids, CurrentMemoryContext);
-	values[2] = makeArrayResult(ticket_ids, CurrentMemoryContext);
-	values[3] = Int32GetDatum(zd_max_concurrency - list_length(p->items));
-	zd_spi_exec_params(claim_sql(), 4, types, values, SPI_OK_SELECT);
+	/* items of the tickets already in flight wait for those */
+	values[1] = makeArrayResult(ticket_ids, CurrentMemoryContext);
+	values[2] = Int32GetDatum(zd_max_concurrency - list_length(p->items));
+	zd_spi_exec_params(claim_sql(), 3, types, values, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];

@@ -58,6 +58,17 @@ typedef struct ZdRequestTag
 	void	   *data;			/* the task's own data */
 } ZdRequestTag;
 
+/* the earlier of two times, 0 meaning "none" (the tasks' "look again at") */
+static inline TimestampTz
+zd_earliest(TimestampTz a, TimestampTz b)
+{
+	if (a == 0)
+		return b;
+	if (b == 0)
+		return a;
+	return Min(a, b);
+}
+
 /* worker.c */
 extern void zd_xact_begin(const char *activity);
 extern void zd_xact_commit(void);

@@ -37,7 +37,8 @@ cleanup() {
 		return
 	fi
 	as_pg $PG_BIN/pg_ctl -D "$data" -m fast stop >/dev/null 2>&1
-	[ -n "${sim_pid:-}" ] && kill "$sim_pid" 2>/dev/null
+	# runuser does not pass the signal on: stop the simulator itself
+	[ -n "${sim_pid:-}" ] && pkill -f "$work/test/sim/zendesk_sim.py" 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
