@@ -40,6 +40,17 @@ INSERT INTO zd_replies (ticket_id, connection_id, zendesk_comment_id, body, orig
 SELECT id, :pushc, 77001, 'old reply', 'corsa', 'synced' FROM zd_tickets WHERE zendesk_id = 9001;
 SELECT count(*) AS queued FROM zd_outbox WHERE connection_id = :pushc;
 
+-- rows loaded by COPY (pg_restore, psql from a dump) queue nothing: the
+-- dump brings its own queue items
+-- (psql does not substitute variables in COPY data: a default for the load)
+ALTER TABLE zd_tickets ALTER COLUMN connection_id SET DEFAULT :pushc;
+COPY zd_tickets (subject, description, requester_email, origin, sync_state) FROM stdin;
+Restored, still pending	x	ana@example.org	corsa	pending
+\.
+ALTER TABLE zd_tickets ALTER COLUMN connection_id SET DEFAULT zd_default_connection_id();
+SELECT sync_state FROM zd_tickets WHERE subject = 'Restored, still pending';
+SELECT count(*) AS queued FROM zd_outbox WHERE connection_id = :pushc;
+
 -- only a client: the client's e-mail becomes the requester's
 CREATE TABLE push_clients (id int PRIMARY KEY, email text);
 INSERT INTO push_clients VALUES (7, 'Bea@Example.org'), (8, NULL);

@@ -7,12 +7,13 @@
  *		(not before: it would find nothing).
  *
  * Rows written on behalf of the sync (the worker, zd_ingest_webhook) never
- * enqueue: they came from Zendesk.  Neither do rows a pg_restore brings
- * back already pushed: the triggers' WHEN clauses only pass rows still
- * pending.  A pending row restored together with its queued item is queued
- * twice, which is harmless: before each request the worker checks that the
- * row still needs it (a ticket that has its Zendesk id is not created
- * again, a reply that has its comment id is not sent again).
+ * enqueue: they came from Zendesk.  Neither do rows loaded by COPY, which
+ * is how pg_restore (and psql, from a plain dump) brings tables back: the
+ * dump holds zd_outbox too, with the items that were still to be sent, and
+ * a second item, whose id the restored queue also uses, would make its
+ * restore fail.  The triggers' WHEN clauses pass only rows still pending
+ * besides.  Should an item be queued twice all the same, it is harmless:
+ * before each request the worker checks that the row still needs it.
  *
  * The trigger function is SECURITY DEFINER: the application's role needs
  * no privilege on the queue.
@@ -27,6 +28,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "tcop/pquery.h"
 #include "utils/rel.h"
 
 #include "store.h"
@@ -82,6 +84,10 @@ zd_enqueue_push(PG_FUNCTION_ARGS)
 
 	/* what the sync itself writes came from Zendesk */
 	if (zd_store_is_sync_writing())
+		return PointerGetDatum(tuple);
+
+	/* a COPY (a restore) brings its queue items along */
+	if (ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY)
 		return PointerGetDatum(tuple);
 
 	relname = RelationGetRelationName(trigdata->tg_relation);
