@@ -351,6 +351,22 @@ is_deeply(rows("SELECT t.zendesk_id, t.followup_of_ticket_id, t.origin FROM zd_r
 	[ { zendesk_id => $followups[0]{id}, followup_of_ticket_id => $closed_id + 0, origin => 'corsa' } ],
 	'linked here to the closed ticket, with the reply on it');
 
+# --- 5b. a reply in the name of someone Zendesk does not know yet ----------------------------
+my ($plain_id, $plain_zid) = split /\|/, $node->safe_psql('postgres',
+	"SELECT id, zendesk_id FROM zd_tickets WHERE subject = 'A ticket 11'");
+$node->safe_psql('postgres', "SET ROLE app; INSERT INTO zd_replies (ticket_id, body, author_email) "
+	  . "VALUES ($plain_id, 'Written by a newcomer', 'New.Person\@example.org')");
+ok( wait_until(sub {
+			$node->safe_psql('postgres',
+				"SELECT sync_state FROM zd_replies WHERE body = 'Written by a newcomer'") eq 'synced';
+		}),
+	'a reply by an author Zendesk does not know is delivered');
+my ($newcomer) = grep { lc($_->{email} // '') eq 'new.person@example.org' } @{ $sim->get('/_sim/state')->{users} };
+ok($newcomer && $newcomer->{role} eq 'end-user', 'the author was created in Zendesk as an end user');
+my ($written) = grep { $_->{body} eq 'Written by a newcomer' }
+  @{ $sim->get("/_sim/state/tickets/$plain_zid")->{ticket}{comments} };
+is($written && $written->{author_id}, $newcomer && $newcomer->{id}, 'and is the comment\'s author');
+
 # --- 6. an immediate stop in the middle of pushes -----------------------------------------------
 # (answers take 50 ms, so that the stop finds requests in flight)
 $sim->post('/_sim/config', { latency_ms => 50 });
