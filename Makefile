@@ -35,7 +35,8 @@ OBJS = \
 	src/runs.o \
 	src/webhook.o \
 	src/queue.o \
-	src/push.o
+	src/push.o \
+	src/push_record.o
 
 DATA = sql/$(EXTENSION)--$(EXTVERSION).sql
 
