@@ -94,22 +94,41 @@ zd_seen_by_name(ZdSeenBy seen_by)
 
 typedef struct Column
 {
-	ArrayBuildState *state;
+	ArrayBuildState *state;		/* NULL in one-row mode */
 	Oid			type;
+	Datum		first;			/* the first value added, and whether null */
+	bool		first_null;
+	bool		has_first;
 } Column;
 
+/*
+ * col_init
+ *		A column of values of that type, collected as an array; in one-row
+ *		mode (a webhook's single object) only the value is kept, for a
+ *		statement that takes scalars.
+ */
 static void
-col_init(Column *col, Oid type)
+col_init(Column *col, Oid type, bool one_row)
 {
 	col->type = type;
-	col->state = initArrayResult(type, CurrentMemoryContext, false);
+	col->state = one_row ? NULL : initArrayResult(type, CurrentMemoryContext, false);
+	col->has_first = false;
+	col->first = (Datum) 0;
+	col->first_null = true;
 }
 
 static void
 col_add(Column *col, Datum value, bool isnull)
 {
-	col->state = accumArrayResult(col->state, value, isnull, col->type,
-								  CurrentMemoryContext);
+	if (!col->has_first)
+	{
+		col->first = value;
+		col->first_null = isnull;
+		col->has_first = true;
+	}
+	if (col->state != NULL)
+		col->state = accumArrayResult(col->state, value, isnull, col->type,
+									  CurrentMemoryContext);
 }
 
 static void
@@ -128,6 +147,33 @@ static Datum
 col_done(Column *col)
 {
 	return makeArrayResult(col->state, CurrentMemoryContext);
+}
+
+/*
+ * cols_to_params
+ *		The columns as statement parameters from position 1 on (0 is the
+ *		connection): arrays, or in one-row mode the values themselves.
+ */
+static void
+cols_to_params(Column *cols, int ncols, Oid *types, Datum *values, char *nulls)
+{
+	int			i;
+
+	for (i = 0; i < ncols; i++)
+	{
+		if (cols[i].state != NULL)
+		{
+			types[i + 1] = get_array_type(cols[i].type);
+			values[i + 1] = col_done(&cols[i]);
+			nulls[i + 1] = ' ';
+		}
+		else
+		{
+			types[i + 1] = cols[i].type;
+			values[i + 1] = cols[i].first;
+			nulls[i + 1] = cols[i].first_null ? 'n' : ' ';
+		}
+	}
 }
 
 /* lower-cased copy of an enum value when it is one of the allowed ones */
@@ -219,10 +265,10 @@ zd_store_users(int32 connection_id, struct json_object *users)
 
 	if (n == 0)
 		return;
-	col_init(&ids, INT8OID);
-	col_init(&emails, TEXTOID);
-	col_init(&names, TEXTOID);
-	col_init(&roles, TEXTOID);
+	col_init(&ids, INT8OID, false);
+	col_init(&emails, TEXTOID, false);
+	col_init(&names, TEXTOID, false);
+	col_init(&roles, TEXTOID, false);
 	for (i = 0; i < n; i++)
 	{
 		ZdJsonUser	user;
@@ -307,16 +353,24 @@ tickets_upsert_sql(bool for_page)
 	 */
 #define NEW_MERGE "(EXCLUDED.merged_into_zendesk_id IS NOT NULL" \
 	" AND t.merged_into_zendesk_id IS DISTINCT FROM EXCLUDED.merged_into_zendesk_id)"
+#define TICKET_COLUMNS "zid, external_id, requester_id, subject, description, status, priority," \
+	" ticket_type, tags, created_at, updated_at, version, deleted, deletion_kind," \
+	" deleted_at, deleted_by, raw, merged_into, followup_source"
+	/* a page: arrays, newest state per ticket; a webhook: one row of scalars */
+	const char *input = for_page ?
+		"SELECT DISTINCT ON (x.zid) x.* FROM unnest($2::int8[], $3::text[], $4::int8[],"
+		" $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"
+		" $11::text[], $12::text[], $13::timestamptz[], $14::bool[], $15::text[],"
+		" $16::timestamptz[], $17::int8[], $18::text[], $19::int8[], $20::int8[])"
+		" AS x(" TICKET_COLUMNS ") ORDER BY x.zid, x.version DESC" :
+		"SELECT * FROM (VALUES ($2::int8, $3::text, $4::int8, $5::text, $6::text, $7::text,"
+		" $8::text, $9::text, $10::text, $11::text, $12::text, $13::timestamptz, $14::bool,"
+		" $15::text, $16::timestamptz, $17::int8, $18::text, $19::int8, $20::int8))"
+		" AS x(" TICKET_COLUMNS ")";
+#undef TICKET_COLUMNS
+
 	return psprintf(
-					"WITH input AS ("
-					" SELECT DISTINCT ON (x.zid) x.* FROM unnest($2::int8[], $3::text[], $4::int8[],"
-					" $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],"
-					" $11::text[], $12::text[], $13::timestamptz[], $14::bool[], $15::text[],"
-					" $16::timestamptz[], $17::int8[], $18::text[], $19::int8[], $20::int8[])"
-					" AS x(zid, external_id, requester_id, subject, description, status, priority,"
-					" ticket_type, tags, created_at, updated_at, version, deleted, deletion_kind,"
-					" deleted_at, deleted_by, raw, merged_into, followup_source)"
-					" ORDER BY x.zid, x.version DESC),"
+					"WITH input AS (%s),"
 					"%s"
 					" written AS ("
 					" INSERT INTO %s AS t (connection_id, zendesk_id, external_id,"
@@ -396,7 +450,7 @@ tickets_upsert_sql(bool for_page)
 					" AND NOT EXISTS (SELECT 1 FROM %s k WHERE k.connection_id = $1"
 					" AND k.zendesk_id = t.requester_zendesk_id) AS lacks_email)"
 					"%s",
-					before, tickets, tickets, users, zd_qualified("zd_outbox"), users, summary);
+					input, before, tickets, tickets, users, zd_qualified("zd_outbox"), users, summary);
 #undef NEWER_CONTENT
 #undef PROVISIONAL
 #undef CONTENT
@@ -448,8 +502,8 @@ link_pushed_tickets(int32 connection_id, ZdTicketWrite *tickets, int n)
 	bool		any = false;
 	int			i;
 
-	col_init(&zids, INT8OID);
-	col_init(&exts, TEXTOID);
+	col_init(&zids, INT8OID, false);
+	col_init(&exts, TEXTOID, false);
 	for (i = 0; i < n; i++)
 	{
 		const char *ext = tickets[i].ticket.external_id;
@@ -488,17 +542,20 @@ zd_store_tickets(int32 connection_id, ZdTicketWrite *tickets, int n,
 	TIMESTAMPTZOID, INT8OID, TEXTOID, INT8OID, INT8OID};
 	Oid			types[21];
 	Datum		values[21];
+	char		nulls[21];
 	int64	   *zendesk_ids;
+	bool		one_row = (seen_by == ZD_SEEN_BY_WEBHOOK);
 	int			i;
 
 	if (n <= 0)
 		return;
+	Assert(!one_row || n == 1);
 
 	link_pushed_tickets(connection_id, tickets, n);
 
 	zendesk_ids = palloc(sizeof(int64) * n);
 	for (i = 0; i < 19; i++)
-		col_init(&c[i], elem[i]);
+		col_init(&c[i], elem[i], one_row);
 	for (i = 0; i < n; i++)
 	{
 		ZdTicketWrite *w = &tickets[i];
@@ -528,13 +585,11 @@ zd_store_tickets(int32 connection_id, ZdTicketWrite *tickets, int n,
 
 	types[0] = INT4OID;
 	values[0] = Int32GetDatum(connection_id);
-	for (i = 0; i < 19; i++)
-	{
-		types[i + 1] = get_array_type(elem[i]);
-		values[i + 1] = col_done(&c[i]);
-	}
+	nulls[0] = ' ';
+	cols_to_params(c, 19, types, values, nulls);
 	types[20] = TEXTOID;
 	values[20] = CStringGetTextDatum(zd_seen_by_name(seen_by));
+	nulls[20] = ' ';
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -543,11 +598,11 @@ zd_store_tickets(int32 connection_id, ZdTicketWrite *tickets, int n,
 		/* one event's ticket: a generic plan, no before-and-after counts */
 		Assert(n == 1);
 		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_TICKET, webhook_ticket_sql, 21, types),
-						values, NULL, SPI_OK_SELECT);
+						values, nulls, SPI_OK_SELECT);
 	}
 	else
 		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_UPSERT_TICKETS, tickets_sql, 21, types),
-					values, NULL, SPI_OK_SELECT);
+						values, nulls, SPI_OK_SELECT);
 	if (counts != NULL && SPI_processed == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
@@ -577,7 +632,7 @@ zd_store_match_clients(int32 connection_id, const int64 *zendesk_ids, int n)
 
 	if (n <= 0)
 		return;
-	col_init(&ids, INT8OID);
+	col_init(&ids, INT8OID, false);
 	for (i = 0; i < n; i++)
 		col_int8(&ids, true, zendesk_ids[i]);
 	zd_match_clients_by_zendesk_ids(connection_id, col_done(&ids));
@@ -609,11 +664,10 @@ placeholders_sql(void)
  *		a reply folded later is the fallback (push.c).
  */
 static char *
-link_replies_sql(void)
+link_replies_sql_for(bool one_row)
 {
 	return psprintf("UPDATE %s r SET zendesk_comment_id = x.cid, updated_at = now()"
-					" FROM unnest($2::int8[], $3::int8[], $6::text[]) AS x(cid, tzid, body),"
-					" %s t, %s o"
+					" FROM %s AS x(cid, tzid, body), %s t, %s o"
 					" WHERE t.connection_id = $1 AND t.zendesk_id = x.tzid"
 					" AND o.ticket_id = t.id AND o.kind = 'add_reply'"
 					" AND (o.state = 'in_flight' OR (o.state = 'pending' AND o.attempts > 0))"
@@ -622,19 +676,38 @@ link_replies_sql(void)
 					" = regexp_replace(btrim(x.body), '\\s+', ' ', 'g')"
 					" AND NOT EXISTS (SELECT 1 FROM %s d WHERE d.connection_id = $1"
 					" AND d.zendesk_comment_id = x.cid)",
-					zd_qualified("zd_replies"), zd_qualified("zd_tickets"),
-					zd_qualified("zd_outbox"), zd_qualified("zd_replies"));
+					zd_qualified("zd_replies"),
+					one_row ? "(VALUES ($2::int8, $3::int8, $6::text))"
+					: "unnest($2::int8[], $3::int8[], $6::text[])",
+					zd_qualified("zd_tickets"), zd_qualified("zd_outbox"),
+					zd_qualified("zd_replies"));
 }
 
 static char *
-comments_sql(void)
+link_replies_sql(void)
 {
-	return psprintf("WITH input AS ("
-					" SELECT DISTINCT ON (x.cid) x.* FROM unnest($2::int8[], $3::int8[], $4::int8[],"
-					" $5::int8[], $6::text[], $7::text[], $8::bool[], $9::text[], $10::text[],"
-					" $11::text[])"
-					" AS x(cid, tzid, author, audit, body, html, pub, created, raw, author_name)"
-					" ORDER BY x.cid)"
+	return link_replies_sql_for(false);
+}
+
+static char *
+webhook_link_reply_sql(void)
+{
+	return link_replies_sql_for(true);
+}
+
+static char *
+comments_sql_for(bool one_row)
+{
+#define COMMENT_COLUMNS "cid, tzid, author, audit, body, html, pub, created, raw, author_name"
+	const char *input = one_row ?
+		"SELECT * FROM (VALUES ($2::int8, $3::int8, $4::int8, $5::int8, $6::text, $7::text,"
+		" $8::bool, $9::text, $10::text, $11::text)) AS x(" COMMENT_COLUMNS ")" :
+		"SELECT DISTINCT ON (x.cid) x.* FROM unnest($2::int8[], $3::int8[], $4::int8[],"
+		" $5::int8[], $6::text[], $7::text[], $8::bool[], $9::text[], $10::text[],"
+		" $11::text[]) AS x(" COMMENT_COLUMNS ") ORDER BY x.cid";
+#undef COMMENT_COLUMNS
+
+	return psprintf("WITH input AS (%s)"
 					" INSERT INTO %s AS r (ticket_id, connection_id, zendesk_comment_id,"
 					" zendesk_audit_id, author_zendesk_id, author_email, author_name, body, html_body,"
 					" public, origin, sync_state, zendesk_created_at, raw)"
@@ -658,8 +731,20 @@ comments_sql(void)
 					" r.author_email IS NULL AND r.author_zendesk_id IS NOT NULL"
 					" AND NOT EXISTS (SELECT 1 FROM %s k WHERE k.connection_id = $1"
 					" AND k.zendesk_id = r.author_zendesk_id) AS lacks_email",
-					zd_qualified("zd_replies"), zd_qualified("zd_tickets"),
+					input, zd_qualified("zd_replies"), zd_qualified("zd_tickets"),
 					zd_qualified("zd_users"), zd_qualified("zd_users"));
+}
+
+static char *
+comments_sql(void)
+{
+	return comments_sql_for(false);
+}
+
+static char *
+webhook_comment_sql(void)
+{
+	return comments_sql_for(true);
 }
 
 /*
@@ -678,13 +763,15 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 	TEXTOID, TEXTOID, TEXTOID};
 	Oid			types[11];
 	Datum		values[11];
+	char		nulls[11];
 	int			i;
 	uint64		k;
 
 	if (n <= 0)
 		return;
+	Assert(!for_webhook || n == 1);
 	for (i = 0; i < 10; i++)
-		col_init(&c[i], elem[i]);
+		col_init(&c[i], elem[i], for_webhook);
 	for (i = 0; i < n; i++)
 	{
 		ZdJsonComment *cm = &comments[i];
@@ -702,11 +789,8 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 	}
 	types[0] = INT4OID;
 	values[0] = Int32GetDatum(connection_id);
-	for (i = 0; i < 10; i++)
-	{
-		types[i + 1] = get_array_type(elem[i]);
-		values[i + 1] = col_done(&c[i]);
-	}
+	nulls[0] = ' ';
+	cols_to_params(c, 10, types, values, nulls);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -715,21 +799,21 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 		/* the event's ticket was written just before: generic plans */
 		Assert(n == 1);
 		if (zd_reply_push_recent())
-			zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_LINK_REPLY, link_replies_sql, 11,
-										  types),
-							values, NULL, SPI_OK_UPDATE);
-		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_COMMENT, comments_sql, 11, types),
-						values, NULL, SPI_OK_INSERT_RETURNING);
+			zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_LINK_REPLY, webhook_link_reply_sql,
+										  11, types),
+							values, nulls, SPI_OK_UPDATE);
+		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_COMMENT, webhook_comment_sql, 11, types),
+						values, nulls, SPI_OK_INSERT_RETURNING);
 	}
 	else
 	{
 		/* tickets first, in their own statement, so the insert below sees them */
 		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_TICKET_PLACEHOLDERS, placeholders_sql, 3, types),
-						values, NULL, SPI_OK_INSERT);
+						values, nulls, SPI_OK_INSERT);
 		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_LINK_PUSHED_REPLIES, link_replies_sql, 11, types),
-						values, NULL, SPI_OK_UPDATE);
+						values, nulls, SPI_OK_UPDATE);
 		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_INSERT_COMMENTS, comments_sql, 11, types),
-						values, NULL, SPI_OK_INSERT_RETURNING);
+						values, nulls, SPI_OK_INSERT_RETURNING);
 	}
 	if (counts != NULL)
 	{
@@ -796,7 +880,7 @@ zd_store_deletion_details(int32 connection_id, ZdJsonDeletedTicket *entries, int
 	if (n <= 0)
 		return;
 	for (i = 0; i < 5; i++)
-		col_init(&c[i], elem[i]);
+		col_init(&c[i], elem[i], false);
 	for (i = 0; i < n; i++)
 	{
 		col_int8(&c[0], true, entries[i].id);
