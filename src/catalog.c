@@ -120,14 +120,22 @@ zd_qualified(const char *relname)
 }
 
 /*
- * zd_spi_exec_params
- *		SPI_execute_with_args, failing on an unexpected result code.
+ * zd_spi_exec_params / zd_spi_exec_params_nulls
+ *		SPI_execute_with_args, failing on an unexpected result code; nulls
+ *		as SPI takes them ('n' for a null argument), or none.
  */
 void
 zd_spi_exec_params(const char *sql, int nargs, Oid *argtypes, Datum *values,
 				   int expected)
 {
-	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL,
+	zd_spi_exec_params_nulls(sql, nargs, argtypes, values, NULL, expected);
+}
+
+void
+zd_spi_exec_params_nulls(const char *sql, int nargs, Oid *argtypes, Datum *values,
+						 const char *nulls, int expected)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
 										   false, 0);
 
 	if (rc != expected)

@@ -117,6 +117,8 @@ extern const char *zd_schema_name(void);
 extern char *zd_qualified(const char *relname);
 extern void zd_spi_exec_params(const char *sql, int nargs, Oid *argtypes,
 							   Datum *values, int expected);
+extern void zd_spi_exec_params_nulls(const char *sql, int nargs, Oid *argtypes,
+									 Datum *values, const char *nulls, int expected);
 
 /* statements kept as prepared plans (catalog.c) */
 typedef enum ZdPlanId

@@ -111,6 +111,27 @@ zdh_engine_destroy(ZdHttpEngine *engine)
 }
 
 /*
+ * append_header
+ *		curl_slist_append that keeps the list on failure (libcurl returns
+ *		NULL then, and the list would be lost) and remembers the failure.
+ */
+static struct curl_slist *
+append_header(struct curl_slist *list, const char *header, bool *failed)
+{
+	struct curl_slist *grown;
+
+	if (*failed)
+		return list;
+	grown = curl_slist_append(list, header);
+	if (grown == NULL)
+	{
+		*failed = true;
+		return list;
+	}
+	return grown;
+}
+
+/*
  * zdh_start
  *		Set up the transfer of one request and hand it to the engine.  The
  *		request must stay allocated until zdh_wait returns it.
@@ -121,6 +142,7 @@ zdh_start(ZdHttpEngine *engine, ZdHttpRequest *req)
 	CURL	   *easy;
 	struct curl_slist *headers = NULL;
 	char		idem[300];
+	bool		failed = false;
 	const char *protocols = req->allow_plain_http ? "http,https" : "https";
 
 	req->done = false;
@@ -140,27 +162,27 @@ zdh_start(ZdHttpEngine *engine, ZdHttpRequest *req)
 	req->buffer_cap = 0;
 	req->result_context = CurrentMemoryContext;
 
-	easy = curl_easy_init();
-	if (easy == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not create a libcurl handle")));
+	/* first what can fail with an ERROR, while nothing of libcurl is held */
+	zdh_push(&engine->running, &engine->nrunning, &engine->running_cap, req,
+			 engine->context);
 
-	headers = curl_slist_append(headers, "Accept: application/json");
-	headers = curl_slist_append(headers, "Expect:");
+	headers = append_header(headers, "Accept: application/json", &failed);
+	headers = append_header(headers, "Expect:", &failed);
 	if (req->body != NULL)
-		headers = curl_slist_append(headers, "Content-Type: application/json");
+		headers = append_header(headers, "Content-Type: application/json", &failed);
 	if (req->idempotency_key != NULL)
 	{
 		snprintf(idem, sizeof(idem), "Idempotency-Key: %s", req->idempotency_key);
-		headers = curl_slist_append(headers, idem);
+		headers = append_header(headers, idem, &failed);
 	}
-	if (headers == NULL)
+	easy = failed ? NULL : curl_easy_init();
+	if (easy == NULL)
 	{
-		curl_easy_cleanup(easy);
+		engine->nrunning--;
+		curl_slist_free_all(headers);
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("could not build request headers")));
+				 errmsg("could not create a libcurl handle and its headers")));
 	}
 
 	curl_easy_setopt(easy, CURLOPT_URL, req->url);
@@ -214,8 +236,6 @@ zdh_start(ZdHttpEngine *engine, ZdHttpRequest *req)
 	req->easy = easy;
 	req->header_list = headers;
 
-	zdh_push(&engine->running, &engine->nrunning, &engine->running_cap, req,
-			 engine->context);
 	if (curl_multi_add_handle(engine->multi, easy) != CURLM_OK)
 	{
 		engine->nrunning--;

@@ -173,13 +173,7 @@ start_due(ZdConnState *conn, TimestampTz now)
 	return next;
 }
 
-/* copy a text column of the current SPI row, or NULL */
-static char *
-spi_text(HeapTuple tup, TupleDesc desc, int col)
-{
-	return SPI_getvalue(tup, desc, col);
-}
-
+/* a bigint column of an SPI row, 0 when null */
 static int64
 spi_int8(HeapTuple tup, TupleDesc desc, int col)
 {
@@ -187,6 +181,16 @@ spi_int8(HeapTuple tup, TupleDesc desc, int col)
 	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
 
 	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/* a boolean column of an SPI row, dflt when null */
+static bool
+spi_bool(HeapTuple tup, TupleDesc desc, int col, bool dflt)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? dflt : DatumGetBool(d);
 }
 
 static char *
@@ -278,8 +282,8 @@ push_claim(void *arg)
 													  ALLOCSET_SMALL_SIZES);
 		MemoryContext oldcxt = MemoryContextSwitchTo(context);
 		PushItem   *item = palloc0(sizeof(PushItem));
-		char	   *kind = spi_text(tup, desc, 2);
-		char	   *flag;
+		char	   *kind = SPI_getvalue(tup, desc, 2);
+		bool		isnull;
 
 		item->context = context;
 		item->connection_id = conn->id;
@@ -288,28 +292,26 @@ push_claim(void *arg)
 			: strcmp(kind, "add_reply") == 0 ? PUSH_REPLY : PUSH_STATUS;
 		item->ticket_id = spi_int8(tup, desc, 3);
 		item->reply_id = spi_int8(tup, desc, 4);
-		item->new_status = spi_text(tup, desc, 5);
-		item->attempts = atoi(spi_text(tup, desc, 6));
-		item->idempotency_key = spi_text(tup, desc, 7);
+		item->new_status = SPI_getvalue(tup, desc, 5);
+		item->attempts = (int) DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		item->idempotency_key = SPI_getvalue(tup, desc, 7);
 		item->zendesk_id = spi_int8(tup, desc, 8);
-		item->subject = spi_text(tup, desc, 9);
-		item->description = spi_text(tup, desc, 10);
-		item->requester_email = spi_text(tup, desc, 11);
-		item->requester_name = spi_text(tup, desc, 12);
+		item->subject = SPI_getvalue(tup, desc, 9);
+		item->description = SPI_getvalue(tup, desc, 10);
+		item->requester_email = SPI_getvalue(tup, desc, 11);
+		item->requester_name = SPI_getvalue(tup, desc, 12);
 		item->requester_id = spi_int8(tup, desc, 13);
-		item->ticket_status = spi_text(tup, desc, 14);
-		item->priority = spi_text(tup, desc, 15);
-		item->ticket_type = spi_text(tup, desc, 16);
-		item->tags_json = spi_text(tup, desc, 17);
-		item->body = spi_text(tup, desc, 18);
-		flag = spi_text(tup, desc, 19);
-		item->is_public = flag == NULL || flag[0] == 't';
-		item->author_email = spi_text(tup, desc, 20);
+		item->ticket_status = SPI_getvalue(tup, desc, 14);
+		item->priority = SPI_getvalue(tup, desc, 15);
+		item->ticket_type = SPI_getvalue(tup, desc, 16);
+		item->tags_json = SPI_getvalue(tup, desc, 17);
+		item->body = SPI_getvalue(tup, desc, 18);
+		item->is_public = spi_bool(tup, desc, 19, true);
+		item->author_email = SPI_getvalue(tup, desc, 20);
 		item->author_id = spi_int8(tup, desc, 21);
-		flag = spi_text(tup, desc, 22);
-		item->has_comment_id = flag != NULL && flag[0] == 't';
-		item->agent_email = spi_text(tup, desc, 23);
-		item->key_prefix = spi_text(tup, desc, 24);
+		item->has_comment_id = spi_bool(tup, desc, 22, false);
+		item->agent_email = SPI_getvalue(tup, desc, 23);
+		item->key_prefix = SPI_getvalue(tup, desc, 24);
 
 		switch (item->kind)
 		{

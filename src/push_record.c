@@ -27,17 +27,6 @@
 
 static const char *kind_name(PushKind kind);
 
-/* SPI_execute_with_args with nulls, failing on an unexpected result */
-static void
-push_exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
-		  int expected)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "SPI_execute_with_args failed (%d): %s", rc, sql);
-}
-
 /* the outbox item is done */
 static void
 mark_item_sent(PushItem *item)
@@ -80,14 +69,13 @@ fold_duplicate_ticket(int32 connection_id, int64 ticket_id, int64 zid)
 	Datum		values[3] = {Int32GetDatum(connection_id), Int64GetDatum(ticket_id),
 	Int64GetDatum(zid)};
 	Oid			types[3] = {INT4OID, INT8OID, INT8OID};
-	char	   *other;
+	bool		isnull;
 
 	zd_spi_exec_params(psprintf("SELECT id FROM %s WHERE connection_id = $1 AND zendesk_id = $3"
 								" AND id <> $2", tickets), 3, types, values, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return;
-	other = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	values[2] = Int64GetDatum(strtoi64(other, NULL, 10));
+	values[2] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	zd_spi_exec_params(psprintf("UPDATE %s SET ticket_id = $2 WHERE ticket_id = $3"
 								" AND connection_id = $1", zd_qualified("zd_replies")),
 					   3, types, values, SPI_OK_UPDATE);
@@ -137,11 +125,11 @@ store_pushed_comment(int32 connection_id, int64 ticket_id, int64 reply_id,
 
 	if (reply_id != 0)
 	{
-		push_exec(psprintf("DELETE FROM %s WHERE connection_id = $1"
+		zd_spi_exec_params_nulls(psprintf("DELETE FROM %s WHERE connection_id = $1"
 						   " AND zendesk_comment_id = $4 AND id <> $3"
 						   " AND origin = 'zendesk'", replies),
 				  10, types, values, nulls, SPI_OK_DELETE);
-		push_exec(psprintf("UPDATE %s SET ticket_id = $2, zendesk_comment_id = $4,"
+		zd_spi_exec_params_nulls(psprintf("UPDATE %s SET ticket_id = $2, zendesk_comment_id = $4,"
 						   " zendesk_audit_id = $5,"
 						   " author_zendesk_id = coalesce(author_zendesk_id, $6),"
 						   " zendesk_created_at = $7::timestamptz,"
@@ -151,7 +139,7 @@ store_pushed_comment(int32 connection_id, int64 ticket_id, int64 reply_id,
 				  10, types, values, nulls, SPI_OK_UPDATE);
 	}
 	else
-		push_exec(psprintf("INSERT INTO %s AS r (ticket_id, connection_id,"
+		zd_spi_exec_params_nulls(psprintf("INSERT INTO %s AS r (ticket_id, connection_id,"
 									" zendesk_comment_id, zendesk_audit_id, author_zendesk_id,"
 									" zendesk_created_at, html_body, raw, body, public, origin,"
 									" sync_state) SELECT $2, $1, $4, $5, $6, $7::timestamptz, $8,"
@@ -190,7 +178,7 @@ store_pushed_ticket(int32 connection_id, int64 ticket_id, ZdJsonTicket *t,
 	values[6] = CStringGetTextDatum(zdjson_text(t->object));
 	values[7] = Int64GetDatum(followup_of);
 	nulls[7] = followup_of != 0 ? ' ' : 'n';
-	push_exec(psprintf("UPDATE %s SET zendesk_id = $3,"
+	zd_spi_exec_params_nulls(psprintf("UPDATE %s SET zendesk_id = $3,"
 								" requester_zendesk_id = coalesce($4, requester_zendesk_id),"
 								" external_id = coalesce(($7::jsonb)->>'external_id', external_id),"
 								" zendesk_created_at = $5::timestamptz,"
@@ -254,6 +242,7 @@ zd_push_record_followup(void *arg)
 	ZdJsonComment comment;
 	Datum		values[4];
 	int64		followup_id;
+	bool		isnull;
 
 	if (!zdjson_ticket(zdjson_get(item->root, "ticket"), &ticket) ||
 		!zdjson_audit_comment(item->root, &comment))
@@ -279,8 +268,8 @@ zd_push_record_followup(void *arg)
 					   SPI_OK_INSERT_RETURNING);
 	if (SPI_processed != 1)
 		elog(ERROR, "the follow-up ticket could not be recorded");
-	followup_id = strtoi64(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-						   NULL, 10);
+	followup_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+											  1, &isnull));
 	store_pushed_ticket(connection_id, followup_id, &ticket, item->ticket_id);
 	store_pushed_comment(connection_id, followup_id, item->reply_id, &comment);
 	mark_item_sent(item);
@@ -315,7 +304,7 @@ zd_push_record_status(void *arg)
 	}
 
 	zd_xact_begin("corsa_zendesk: recording a pushed status");
-	push_exec(psprintf("UPDATE %s SET sync_state = 'synced', sync_error = NULL,"
+	zd_spi_exec_params_nulls(psprintf("UPDATE %s SET sync_state = 'synced', sync_error = NULL,"
 					   " content_version = greatest(content_version, $2),"
 					   " source_version = greatest(source_version, $2)"
 					   " WHERE id = $1", zd_qualified("zd_tickets")),

@@ -875,6 +875,7 @@ zd_store_deletion_details(int32 connection_id, ZdJsonDeletedTicket *entries, int
 	Oid			elem[5] = {INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID};
 	Oid			types[6];
 	Datum		values[6];
+	char		nulls[6];
 	int			i;
 
 	if (n <= 0)
@@ -893,15 +894,12 @@ zd_store_deletion_details(int32 connection_id, ZdJsonDeletedTicket *entries, int
 	}
 	types[0] = INT4OID;
 	values[0] = Int32GetDatum(connection_id);
-	for (i = 0; i < 5; i++)
-	{
-		types[i + 1] = get_array_type(elem[i]);
-		values[i + 1] = col_done(&c[i]);
-	}
+	nulls[0] = ' ';
+	cols_to_params(c, 5, types, values, nulls);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_DELETION_DETAILS, deletion_sql, 6, types),
-					values, NULL, SPI_OK_UPDATE);
+					values, nulls, SPI_OK_UPDATE);
 	SPI_finish();
 }
 
