@@ -131,10 +131,11 @@ print $s "INSERT INTO zd_tickets (connection_id, subject, description, requester
   . "VALUES (1, 'bench', 'A question', 'bench\@example.org');\n";
 close $s;
 
+# the connection string is pgbench's last argument (its -d is --debug)
 sub pgbench_tps
 {
 	my ($out, $err) = run_command([ 'pgbench', '-n', '-M', 'prepared', '-c', 1, '-t', $PGBENCH_TX,
-		'-f', "$dir/insert.sql", '-d', $node->connstr('trig') ]);
+		'-f', "$dir/insert.sql", $node->connstr('trig') ]);
 	my ($tps) = $out =~ /tps = ([\d.]+) \(without initial connection time\)/;
 	die "pgbench failed:\n$out\n$err" unless $tps;
 	return $tps;

@@ -103,13 +103,15 @@ for my $side (keys %script)
 	close $s;
 }
 
-# one pgbench run; returns events/s (one event per transaction)
+# one pgbench run; returns events/s (one event per transaction).  The
+# connection string is pgbench's last argument: its -d is --debug, which
+# logs every message and would slow both sides alike.
 sub pgbench_rate
 {
 	my ($side) = @_;
 	my ($out, $err) = run_command([ 'pgbench', '-n', '-M', 'prepared', '-c', $CLIENTS,
 		'-j', $CLIENTS, '-t', $n / $CLIENTS, '-D', 'k=0', '-f', "$dir/$side.sql",
-		'-d', $node->connstr('postgres') ]);
+		$node->connstr('postgres') ]);
 	my ($done) = $out =~ /number of transactions actually processed: (\d+)/;
 	my ($failed) = $out =~ /number of failed transactions: (\d+)/;
 	my ($tps) = $out =~ /tps = ([\d.]+) \(without initial connection time\)/;
