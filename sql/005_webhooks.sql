@@ -224,6 +224,24 @@ SELECT count(*) FROM zd_connections;
 RESET ROLE;
 SELECT status FROM zd_tickets WHERE zendesk_id = 7005;
 
+-- client matching: a ticket whose requester Zendesk has told us about is
+-- matched as it is written; a later requester without a known e-mail
+-- unmatches it; an older (stale) event leaves the match alone
+CREATE TABLE hook_clients (id integer PRIMARY KEY, email text);
+INSERT INTO hook_clients VALUES (1, 'Ana.Lopez@Example.org');
+SELECT zd_set_client_source('hook_clients');
+INSERT INTO zd_users (connection_id, zendesk_id, email, name, role)
+VALUES (:hooks, 8447388090494, 'ana.lopez@example.org', 'Ana Lopez', 'end-user');
+SELECT zd_ingest_webhook(hook('c1', 'created', '2025-03-02T08:00:00Z', 'NEW', ticket => '7010'), :'bearer');
+SELECT requester_email, client_id FROM zd_tickets WHERE zendesk_id = 7010;
+SELECT zd_ingest_webhook(replace(hook('c2', 'status_changed', '2025-03-02T09:00:00Z', 'OPEN', ticket => '7010'),
+	'"8447388090494"', '"8447388090999"'), :'bearer');
+SELECT requester_zendesk_id, requester_email, client_id FROM zd_tickets WHERE zendesk_id = 7010;
+SELECT zd_ingest_webhook(hook('c3', 'status_changed', '2025-03-02T08:30:00Z', 'PENDING', ticket => '7010'), :'bearer');
+SELECT requester_zendesk_id, status, client_id FROM zd_tickets WHERE zendesk_id = 7010;
+SELECT zd_ingest_webhook(hook('c4', 'status_changed', '2025-03-02T10:00:00Z', 'PENDING', ticket => '7010'), :'bearer');
+SELECT requester_zendesk_id, status, client_id FROM zd_tickets WHERE zendesk_id = 7010;
+
 -- a disconnected account's events are ignored
 SELECT zd_disconnect('hooks');
 SELECT zd_ingest_webhook(hook('d1', 'status_changed', '2025-03-01T11:00:00Z', 'SOLVED', ticket => '7005'), :'bearer');

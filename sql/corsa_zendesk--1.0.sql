@@ -487,7 +487,7 @@ COMMENT ON COLUMN zd_sync_log.detail IS 'Particulars (ids, counts, Zendesk''s an
 
 CREATE TABLE zd_webhook_events (
 	connection_id integer NOT NULL REFERENCES zd_connections (id),
-	event_id text NOT NULL,
+	event_id text COLLATE "C" NOT NULL,
 	event_type text NOT NULL,
 	zendesk_ticket_id bigint,
 	event_time timestamptz,
@@ -501,7 +501,7 @@ CREATE INDEX zd_webhook_events_received_idx ON zd_webhook_events (connection_id,
 COMMENT ON TABLE zd_webhook_events IS
 	'Webhook events accepted by zd_ingest_webhook, by Zendesk event id: a redelivery is a duplicate. Trimmed after corsa_zendesk.log_retention.';
 COMMENT ON COLUMN zd_webhook_events.connection_id IS 'The Zendesk account (found by the bearer token).';
-COMMENT ON COLUMN zd_webhook_events.event_id IS 'The event''s "id", unique per account.';
+COMMENT ON COLUMN zd_webhook_events.event_id IS 'The event''s "id", unique per account (an opaque string: compared byte by byte, collation "C").';
 COMMENT ON COLUMN zd_webhook_events.event_type IS 'The event''s "type", e.g. zen:event-type:ticket.comment_added.';
 COMMENT ON COLUMN zd_webhook_events.zendesk_ticket_id IS 'The ticket it is about.';
 COMMENT ON COLUMN zd_webhook_events.event_time IS 'The event''s "time".';

@@ -318,10 +318,11 @@ tickets_upsert_sql(bool for_page)
 		" count(*) FILTER (WHERE b.zendesk_id IS NULL OR b.source_version IS NULL"
 		" OR w.updated IS DISTINCT FROM b.zendesk_updated_at"
 		" OR w.is_deleted <> b.was_deleted),"
-		" count(*) FILTER (WHERE w.lacks_email)"
+		" count(*) FILTER (WHERE w.lacks_email), count(*) FILTER (WHERE w.needs_match)"
 		" FROM written w LEFT JOIN before b ON b.zendesk_id = w.zendesk_id" :
 		" SELECT count(*), count(*) FILTER (WHERE w.inserted), 0::int8, 0::int8,"
-		" count(*) FILTER (WHERE w.lacks_email) FROM written w";
+		" count(*) FILTER (WHERE w.lacks_email), count(*) FILTER (WHERE w.needs_match)"
+		" FROM written w";
 
 	/*
 	 * NEWER_CONTENT: a state that is not deleted, newer than the content
@@ -448,7 +449,8 @@ tickets_upsert_sql(bool for_page)
 					" t.zendesk_updated_at AS updated, (t.xmax = 0) AS inserted,"
 					" t.requester_email IS NULL AND t.requester_zendesk_id IS NOT NULL"
 					" AND NOT EXISTS (SELECT 1 FROM %s k WHERE k.connection_id = $1"
-					" AND k.zendesk_id = t.requester_zendesk_id) AS lacks_email)"
+					" AND k.zendesk_id = t.requester_zendesk_id) AS lacks_email,"
+					" t.requester_email IS NOT NULL OR t.client_id IS NOT NULL AS needs_match)"
 					"%s",
 					input, before, tickets, tickets, users, zd_qualified("zd_outbox"), users, summary);
 #undef NEWER_CONTENT
@@ -545,6 +547,7 @@ zd_store_tickets(int32 connection_id, ZdTicketWrite *tickets, int n,
 	char		nulls[21];
 	int64	   *zendesk_ids;
 	bool		one_row = (seen_by == ZD_SEEN_BY_WEBHOOK);
+	bool		match = true;
 	int			i;
 
 	if (n <= 0)
@@ -603,21 +606,32 @@ zd_store_tickets(int32 connection_id, ZdTicketWrite *tickets, int n,
 	else
 		zd_spi_run_plan(zd_saved_plan(ZD_PLAN_UPSERT_TICKETS, tickets_sql, 21, types),
 						values, nulls, SPI_OK_SELECT);
-	if (counts != NULL && SPI_processed == 1)
+	if (SPI_processed == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		counts->tickets += DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		counts->tickets_new += DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		counts->deletions += DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-		counts->changes += DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-		counts->missing_emails += DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+		if (counts != NULL)
+		{
+			counts->tickets += DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			counts->tickets_new += DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+			counts->deletions += DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+			counts->changes += DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+			counts->missing_emails += DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+		}
+
+		/*
+		 * A webhook's ticket is matched only when it was written and has an
+		 * e-mail or a client: otherwise the match could change nothing.
+		 */
+		if (one_row)
+			match = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull)) > 0;
 	}
 	SPI_finish();
 
-	zd_store_match_clients(connection_id, zendesk_ids, n);
+	if (match)
+		zd_store_match_clients(connection_id, zendesk_ids, n);
 }
 
 /*
