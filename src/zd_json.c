@@ -782,12 +782,24 @@ fixed_digits(const char *s, int n)
 	return value;
 }
 
+/* days in a month of the proleptic Gregorian calendar */
+static int
+days_in_month(int year, int month)
+{
+	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool		leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return days[month - 1] + (month == 2 && leap ? 1 : 0);
+}
+
 /*
  * zdjson_parse_time
  *		An RFC 3339 time as Zendesk writes them ("2025-01-08T10:12:07Z",
  *		"2025-01-08T10:12:07.672717030Z", or with a "+01:00" offset) to
  *		microseconds since the Unix epoch (digits past the sixth are
- *		dropped).  False for anything else.
+ *		dropped).  False for anything else, including days a month does not
+ *		have.  Second 60 (RFC 3339's leap second) is taken, as PostgreSQL
+ *		does, as the next minute's first.
  */
 bool
 zdjson_parse_time(const char *text, int64_t *epoch_us)
@@ -815,7 +827,8 @@ zdjson_parse_time(const char *text, int64_t *epoch_us)
 	minute = fixed_digits(text + 14, 2);
 	second = fixed_digits(text + 17, 2);
 	if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 ||
-		hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60)
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60 ||
+		day > days_in_month(year, month))
 		return false;
 
 	p = text + 19;
