@@ -413,7 +413,6 @@ zd_configure(PG_FUNCTION_ARGS)
 			   verify ? "connected to %s as %s; historical import queued"
 			   : "connection to %s saved for %s without verification; historical import queued",
 			   subdomain, email);
-		zd_wake_at_commit();
 	}
 	else
 		zd_log(ZD_LOG_INFO, connection_id, 0,
@@ -421,6 +420,8 @@ zd_configure(PG_FUNCTION_ARGS)
 			   verify ? "credentials for %s updated (agent %s)"
 			   : "credentials for %s updated for %s without verification",
 			   subdomain, email);
+	/* the worker takes the new account (and its import) at commit */
+	zd_wake_at_commit();
 
 	SPI_finish();
 
