@@ -58,6 +58,7 @@ struct ZdPushState
 	List	   *items;			/* claimed, not finished */
 	TimestampTz next_claim_at;
 	int			generation;		/* bumped by a reset; tags requests */
+	int			stale_in_flight;	/* requests sent before the last reset */
 	bool		orphans_requeued;	/* items left in flight were requeued */
 };
 
@@ -72,7 +73,10 @@ static void push_dead_letter(ZdConnState *conn, PushItem *item, const char *why)
 /*
  * zd_push_reset
  *		(Re)initialize a connection's push state.  Items still in flight in
- *		zd_outbox are claimed again, as retries, by the next claim.
+ *		zd_outbox are claimed again, as retries, by the first claim after
+ *		the requests sent before the reset have ended: a retry must not
+ *		overtake the attempt it repeats (a reply's retry first looks for
+ *		the reply in the ticket's audits).
  */
 void
 zd_push_reset(ZdConnState *conn)
@@ -88,6 +92,13 @@ zd_push_reset(ZdConnState *conn)
 	}
 	else
 	{
+		ListCell   *lc;
+
+		foreach(lc, p->items)
+		{
+			if (((PushItem *) lfirst(lc))->in_flight)
+				p->stale_in_flight++;
+		}
 		MemoryContextReset(p->context);
 		p->items = NIL;
 		p->generation++;
@@ -124,7 +135,7 @@ zd_push_step(ZdConnState *conn, TimestampTz now)
 		return 0;
 
 	next = start_due(conn, now);
-	if (zd_max_concurrency - list_length(p->items) <= 0)
+	if (zd_max_concurrency - list_length(p->items) <= 0 || p->stale_in_flight > 0)
 		return next;
 	if (p->next_claim_at > now)
 		return zd_earliest(next, p->next_claim_at);
@@ -494,8 +505,23 @@ zd_push_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag)
 	volatile bool ok = true;
 
 	if (tag->step != conn->push->generation)
-		return;					/* claimed before a reset: gone */
+	{
+		/* claimed before a reset: gone (the item goes again as a retry) */
+		conn->push->stale_in_flight--;
+		return;
+	}
 	item->in_flight = false;
+	if (!conn->present || conn->account == NULL)
+	{
+		/*
+		 * The account is gone (its token could not be decrypted): the
+		 * answer cannot be noted.  The item, still in flight in zd_outbox,
+		 * goes again as a retry once the account is back.
+		 */
+		conn->push->orphans_requeued = false;
+		push_finish(conn, item);
+		return;
+	}
 	item->req = req;
 	outcome = zdapi_note_result(conn->account, req, item->attempts, &retry_ms);
 

@@ -221,17 +221,16 @@ worker_dispatch(ZdHttpRequest *req)
 	ZdConnState *conn = tag->conn;
 
 	conn->in_flight--;
-	if (conn->present && conn->account != NULL)
+	switch (tag->task)
 	{
-		switch (tag->task)
-		{
-			case ZD_TASK_PULL:
+		case ZD_TASK_PULL:
+			if (conn->present && conn->account != NULL)
 				zd_pull_handle(conn, req, tag);
-				break;
-			case ZD_TASK_PUSH:
-				zd_push_handle(conn, req, tag);
-				break;
-		}
+			break;
+		case ZD_TASK_PUSH:
+			/* also without an account: it keeps count of its requests */
+			zd_push_handle(conn, req, tag);
+			break;
 	}
 	MemoryContextDelete(tag->context);
 }

@@ -367,6 +367,30 @@ my ($written) = grep { $_->{body} eq 'Written by a newcomer' }
   @{ $sim->get("/_sim/state/tickets/$plain_zid")->{ticket}{comments} };
 is($written && $written->{author_id}, $newcomer && $newcomer->{id}, 'and is the comment\'s author');
 
+# --- 5c. disconnected and reconnected while a reply is on its way -----------------------------
+# The worker forgets its items when the account is disconnected; after the
+# reconnect the reply goes again as a retry, which first looks for it in the
+# audits.  That retry must wait for the first attempt to end: sent at once,
+# it would find nothing (the first PUT is still on its way) and post twice.
+my ($dc_ticket, $dc_zid) = split /\|/, $node->safe_psql('postgres',
+	"SELECT id, zendesk_id FROM zd_tickets WHERE subject = 'A ticket 8'");
+$sim->add_fault(kind => 'delay', delay_ms => 5000, method => 'PUT', path => "^/api/v2/tickets/$dc_zid");
+$node->safe_psql('postgres',
+	"SET ROLE app; INSERT INTO zd_replies (ticket_id, body) VALUES ($dc_ticket, 'Reply across a reconnect')");
+my $dc_item = "SELECT state FROM zd_outbox WHERE reply_id = "
+  . "(SELECT id FROM zd_replies WHERE body = 'Reply across a reconnect')";
+ok(wait_until(sub { $node->safe_psql('postgres', $dc_item) eq 'in_flight' }),
+	'a reply is being pushed (its answer is slow)');
+$node->safe_psql('postgres', "SELECT zd_disconnect('acme')");
+sleep 1;	# the worker drops the account and its items meanwhile
+$node->safe_psql('postgres', "SELECT count(*) FROM zd_configure('acme', 'admin\@acme.example', 'sim-admin-token')");
+ok(wait_until(sub { $node->safe_psql('postgres', $dc_item) eq 'sent' }),
+	'after the reconnect, the reply is pushed to the end');
+$sim->clear_faults;
+is(scalar(grep { $_->{body} eq 'Reply across a reconnect' }
+		  @{ $sim->get("/_sim/state/tickets/$dc_zid")->{ticket}{comments} }),
+	1, 'once: the retry waited for the first attempt');
+
 # --- 6. an immediate stop in the middle of pushes -----------------------------------------------
 # (answers take 50 ms, so that the stop finds requests in flight)
 $sim->post('/_sim/config', { latency_ms => 50 });
