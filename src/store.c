@@ -299,7 +299,8 @@ zd_store_users(int32 connection_id, struct json_object *users)
  * tickets_upsert_sql
  *		The ticket upsert.  For a page it also counts deletions and changes
  *		against the rows as they were ("before"); a webhook needs neither,
- *		and its statement is cheaper without them.
+ *		and its statement is cheaper without them, but says whether its
+ *		ticket needs client matching (a sixth column).
  */
 static char *
 tickets_upsert_sql(bool for_page)
@@ -318,7 +319,7 @@ tickets_upsert_sql(bool for_page)
 		" count(*) FILTER (WHERE b.zendesk_id IS NULL OR b.source_version IS NULL"
 		" OR w.updated IS DISTINCT FROM b.zendesk_updated_at"
 		" OR w.is_deleted <> b.was_deleted),"
-		" count(*) FILTER (WHERE w.lacks_email), count(*) FILTER (WHERE w.needs_match)"
+		" count(*) FILTER (WHERE w.lacks_email)"
 		" FROM written w LEFT JOIN before b ON b.zendesk_id = w.zendesk_id" :
 		" SELECT count(*), count(*) FILTER (WHERE w.inserted), 0::int8, 0::int8,"
 		" count(*) FILTER (WHERE w.lacks_email), count(*) FILTER (WHERE w.needs_match)"
@@ -531,7 +532,8 @@ link_pushed_tickets(int32 connection_id, ZdTicketWrite *tickets, int n)
 
 /*
  * zd_store_tickets
- *		Write ticket states (newer ones win) and match their clients.
+ *		Write ticket states (newer ones win) and match their clients (a
+ *		webhook's ticket only when written with an e-mail or a client).
  *		counts (may be NULL) accumulates what happened.
  */
 void
