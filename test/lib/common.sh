@@ -11,7 +11,7 @@ PG_BIN=/usr/lib/postgresql/15/bin
 PG_CONFIG=$PG_BIN/pg_config
 PYTHON=/usr/bin/python3
 ZD_PACKAGES="postgresql-15 postgresql-client-15 postgresql-server-dev-15 \
-libcurl4-openssl-dev libjson-c-dev libssl-dev libipc-run-perl make gcc python3"
+libcurl4-openssl-dev libjson-c-dev libssl-dev libipc-run-perl make gcc python3 procps"
 
 zd_say() { printf '\n=== %s\n' "$*"; }
 

@@ -404,9 +404,12 @@ wait_until(sub {
 		$node->safe_psql('postgres', "SELECT count(*) >= 60 FROM zd_outbox WHERE state = 'sent' "
 			  . "AND ticket_id IN (SELECT id FROM zd_tickets WHERE subject LIKE 'C ticket %')") eq 't';
 	});
-my $in_flight = $node->safe_psql('postgres', "SELECT count(*) FROM zd_outbox WHERE state = 'in_flight'");
+my ($in_flight, $unsent) = split /\|/, $node->safe_psql('postgres',
+	"SELECT count(*) FILTER (WHERE state = 'in_flight'), count(*) FILTER (WHERE state <> 'sent') "
+	  . "FROM zd_outbox WHERE ticket_id IN (SELECT id FROM zd_tickets WHERE subject LIKE 'C ticket %')");
 $node->stop('immediate');
 note "stopped with $in_flight item(s) in flight";
+cmp_ok($unsent, '>', 0, "the stop came with $unsent item(s) not yet sent");
 $node->start;
 ok( wait_until(sub {
 			$node->safe_psql('postgres',
