@@ -421,7 +421,7 @@ zd_configure(PG_FUNCTION_ARGS)
 			   : "credentials for %s updated for %s without verification",
 			   subdomain, email);
 	/* the worker takes the new account (and its import) at commit */
-	zd_wake_at_commit();
+	zd_wake_at_commit(ZD_WAKE_CONFIG);
 
 	SPI_finish();
 
@@ -552,7 +552,7 @@ zd_disconnect(PG_FUNCTION_ARGS)
 	zd_log(ZD_LOG_INFO, conn->id, 0, NULL,
 		   "disconnected from %s; synced data kept", conn->subdomain);
 	SPI_finish();
-	zd_wake_at_commit();
+	zd_wake_at_commit(ZD_WAKE_CONFIG);
 
 	PG_RETURN_VOID();
 }

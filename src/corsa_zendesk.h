@@ -73,7 +73,7 @@ typedef struct ZdDatabaseSlot
 	int			failures;		/* consecutive abnormal exits (backoff) */
 	TimestampTz restart_at;		/* RESTART_WAIT: when to start again */
 	TimestampTz paused_until;	/* PAUSED: when to resume */
-	pg_atomic_uint32 wake_requested;	/* set at commit by wake.c */
+	pg_atomic_uint32 wake_requested;	/* ZD_WAKE_* bits, set at commit by wake.c */
 	pg_atomic_uint64 reply_push_at; /* worker: last reply push sent (TimestampTz) */
 } ZdDatabaseSlot;
 
@@ -99,8 +99,15 @@ extern bool zd_reply_push_recent(void);
 #define ZD_REPLY_LINK_HORIZON_MS	(15 * 60 * 1000)
 
 /* ---- wake-ups at commit (wake.c) ---- */
-extern void zd_wake_at_commit(void);
-extern void zd_wake_database_now(Oid dboid);
+
+/* why the worker is woken: it does only the work a reason calls for */
+#define ZD_WAKE_CONFIG		0x01	/* connections, sync runs or the extension changed */
+#define ZD_WAKE_PUSH		0x02	/* items were queued in zd_outbox */
+#define ZD_WAKE_FILL		0x04	/* rows lack e-mails only the API can tell */
+#define ZD_WAKE_ALL			(ZD_WAKE_CONFIG | ZD_WAKE_PUSH | ZD_WAKE_FILL)
+
+extern void zd_wake_at_commit(uint32 reasons);
+extern void zd_wake_database_now(Oid dboid, uint32 reasons);
 extern void zd_warn_if_worker_unavailable(const char *what);
 
 /* ---- background processes (launcher.c, worker.c) ---- */

@@ -119,6 +119,6 @@ zd_enqueue_push(PG_FUNCTION_ARGS)
 					values, nulls, SPI_OK_INSERT);
 	SPI_finish();
 
-	zd_wake_at_commit();
+	zd_wake_at_commit(ZD_WAKE_PUSH);
 	return PointerGetDatum(tuple);
 }

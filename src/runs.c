@@ -80,7 +80,7 @@ zd_full_sync(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 
-	zd_wake_at_commit();
+	zd_wake_at_commit(ZD_WAKE_CONFIG);
 	zd_warn_if_worker_unavailable("the full sync");
 	PG_RETURN_INT64(run_id);
 }
@@ -104,7 +104,7 @@ zd_poll_now(PG_FUNCTION_ARGS)
 					   SPI_OK_UPDATE);
 	SPI_finish();
 
-	zd_wake_at_commit();
+	zd_wake_at_commit(ZD_WAKE_CONFIG);
 	zd_warn_if_worker_unavailable("the poll");
 	PG_RETURN_VOID();
 }

@@ -228,6 +228,6 @@ zd_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		char	   *name = get_extension_name(objectId);
 
 		if (name != NULL && strcmp(name, ZD_EXTENSION_NAME) == 0)
-			zd_wake_at_commit();
+			zd_wake_at_commit(ZD_WAKE_CONFIG);
 	}
 }

@@ -19,7 +19,7 @@
 #include "access/xact.h"
 #include "miscadmin.h"
 
-static bool wake_pending = false;
+static uint32 wake_pending = 0;	/* ZD_WAKE_* bits for the next commit */
 static bool callback_registered = false;
 
 static void zd_wake_xact_callback(XactEvent event, void *arg);
@@ -29,11 +29,12 @@ PG_FUNCTION_INFO_V1(zd_worker_pid);
 
 /*
  * zd_wake_at_commit
- *		Ask for the current database's worker to be woken when the current
- *		transaction commits.  Cheap enough to call once per queued row.
+ *		Ask for the current database's worker to be woken, for these
+ *		ZD_WAKE_* reasons, when the current transaction commits.  Cheap
+ *		enough to call once per queued row.
  */
 void
-zd_wake_at_commit(void)
+zd_wake_at_commit(uint32 reasons)
 {
 	if (zd_shared == NULL)
 		return;					/* not preloaded: there is no worker */
@@ -43,7 +44,7 @@ zd_wake_at_commit(void)
 		RegisterXactCallback(zd_wake_xact_callback, NULL);
 		callback_registered = true;
 	}
-	wake_pending = true;
+	wake_pending |= reasons;
 }
 
 static void
@@ -53,16 +54,18 @@ zd_wake_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (wake_pending)
+			if (wake_pending != 0)
 			{
-				wake_pending = false;
-				zd_wake_database_now(MyDatabaseId);
+				uint32		reasons = wake_pending;
+
+				wake_pending = 0;
+				zd_wake_database_now(MyDatabaseId, reasons);
 			}
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			wake_pending = false;
+			wake_pending = 0;
 			break;
 		default:
 			break;
@@ -71,12 +74,12 @@ zd_wake_xact_callback(XactEvent event, void *arg)
 
 /*
  * zd_wake_database_now
- *		Flag a database's slot and set the latch of its worker, or of the
- *		launcher when no worker is attached.  Never raises an error, so it
- *		is safe in a commit callback.
+ *		Add the reasons to a database's slot and set the latch of its
+ *		worker, or of the launcher when no worker is attached.  Never raises
+ *		an error, so it is safe in a commit callback.
  */
 void
-zd_wake_database_now(Oid dboid)
+zd_wake_database_now(Oid dboid, uint32 reasons)
 {
 	ZdDatabaseSlot *slot;
 	int			procno = -1;
@@ -88,7 +91,7 @@ zd_wake_database_now(Oid dboid)
 	slot = zd_find_slot(dboid);
 	if (slot != NULL)
 	{
-		pg_atomic_write_u32(&slot->wake_requested, 1);
+		pg_atomic_fetch_or_u32(&slot->wake_requested, reasons);
 		procno = slot->worker_procno;
 	}
 	if (procno < 0)
@@ -121,12 +124,13 @@ zd_warn_if_worker_unavailable(const char *what)
 
 /*
  * zd_wake_worker() RETURNS void
- *		SQL entry point of zd_wake_at_commit, for triggers and scripts.
+ *		SQL entry point of zd_wake_at_commit, for triggers and scripts: the
+ *		worker looks at everything.
  */
 Datum
 zd_wake_worker(PG_FUNCTION_ARGS)
 {
-	zd_wake_at_commit();
+	zd_wake_at_commit(ZD_WAKE_ALL);
 	PG_RETURN_VOID();
 }
 

@@ -408,7 +408,7 @@ apply_event(WebhookConnection *conn, ZdJsonWebhook *event)
 
 	/* e-mails of requesters and authors Zendesk has not told us yet */
 	if (counts.missing_emails > 0)
-		zd_wake_at_commit();
+		zd_wake_at_commit(ZD_WAKE_FILL);
 	return outcome;
 }
 
@@ -527,12 +527,11 @@ zd_set_signing_secret(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(psprintf("UPDATE %s SET signing_secret_enc = $2, updated_at = now() "
-									   "WHERE id = $1", zd_qualified("zd_connections")),
-							  2, (Oid[]) {INT4OID, BYTEAOID},
-							  (Datum[]) {Int32GetDatum(conn->id), sealed},
-							  secret ? NULL : " n", false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not store the signing secret");
+	zd_spi_exec_params_nulls(psprintf("UPDATE %s SET signing_secret_enc = $2, updated_at = now() "
+									  "WHERE id = $1", zd_qualified("zd_connections")),
+							 2, (Oid[]) {INT4OID, BYTEAOID},
+							 (Datum[]) {Int32GetDatum(conn->id), sealed},
+							 secret ? NULL : " n", SPI_OK_UPDATE);
 	zd_log(ZD_LOG_INFO, conn->id, 0, NULL,
 		   secret ? "webhook signing secret of %s set: signatures are now required"
 		   : "webhook signing secret of %s removed: signatures are no longer checked",

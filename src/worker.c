@@ -5,9 +5,11 @@
  *		the extension is there, resumes what a previous incarnation left
  *		half done, then loops until told to stop.
  *
- * One loop serves every connection of the database.  Each turn it reloads
- * the connections when woken (or every few seconds), lets every
- * connection's tasks start the requests that are due, and then waits in
+ * One loop serves every connection of the database.  Each turn it does
+ * what its wake-up reasons call for (ZD_WAKE_*: re-read the connections
+ * after a change, claim queued pushes, fetch missing e-mails; each is also
+ * done every so often), lets every connection's tasks start the requests
+ * that are due, and then waits in
  * the HTTP engine: on the sockets of every transfer in flight, on the
  * process latch (commit-time wake-ups, SIGTERM, postmaster death) and on
  * the time the next task is due, whichever comes first.  A finished
@@ -130,7 +132,8 @@ zd_worker_main(Datum main_arg)
 	{
 		TimestampTz now;
 		TimestampTz next;
-		bool		woken;
+		uint32		woken;			/* ZD_WAKE_* reasons */
+		bool		reconfigure;
 		bool		latch_set;
 		ListCell   *lc;
 		ZdHttpRequest *req;
@@ -144,10 +147,11 @@ zd_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(loop_context);
 
 		now = GetCurrentTimestamp();
-		woken = pg_atomic_exchange_u32(&my_slot->wake_requested, 0) != 0;
+		woken = pg_atomic_exchange_u32(&my_slot->wake_requested, 0);
+		reconfigure = (woken & ZD_WAKE_CONFIG) != 0;
 
 		/* DROP EXTENSION wakes us at commit; also look now and then */
-		if (woken ||
+		if (reconfigure ||
 			TimestampDifferenceExceeds(last_extension_check, now, ZD_EXTENSION_CHECK_MS))
 		{
 			if (!worker_extension_present())
@@ -160,13 +164,13 @@ zd_worker_main(Datum main_arg)
 			last_extension_check = now;
 		}
 
-		if (woken || now >= next_reload)
+		if (reconfigure || now >= next_reload)
 		{
 			zd_worker_guarded("reading the connections", worker_reload_connections, NULL);
 			next_reload = TimestampTzPlusMilliseconds(now, ZD_RELOAD_MS);
 		}
-		/* a wake-up may mean rows that lack what only the API can tell */
-		if (woken || now >= next_fill)
+		/* rows that lack what only the API can tell */
+		if ((woken & ZD_WAKE_FILL) || now >= next_fill)
 		{
 			foreach(lc, connections)
 				((ZdConnState *) lfirst(lc))->fill_requested = true;
@@ -191,7 +195,7 @@ zd_worker_main(Datum main_arg)
 			due = zd_pull_step(conn, now);
 			if (due != 0)
 				next = Min(next, due);
-			if (woken)
+			if (woken & (ZD_WAKE_PUSH | ZD_WAKE_CONFIG))
 				zd_push_wake(conn);
 			due = zd_push_step(conn, now);
 			if (due != 0)
