@@ -2,10 +2,11 @@
  *
  * store.c
  *		Writing mapped Zendesk objects (zd_json.c) into the tables: users,
- *		tickets, comments and deletion details.  Each call is one set-based
- *		statement over arrays (one per column), so a page of 1000 tickets
- *		costs one statement, and a webhook's single ticket uses the same
- *		code.
+ *		tickets, comments and deletion details.  For a page each call is
+ *		one set-based statement over arrays (one per column), so 1000
+ *		tickets cost one statement; a webhook's single ticket and comment go
+ *		through the same rules in one-row statements of scalars, prepared
+ *		once per session with generic plans.
  *
  * Rules kept here, for every path (export, webhook, push response):
  *  - rows are keyed by Zendesk ids; an object seen twice is one row;
@@ -355,6 +356,12 @@ tickets_upsert_sql(bool for_page)
 	 */
 #define NEW_MERGE "(EXCLUDED.merged_into_zendesk_id IS NOT NULL" \
 	" AND t.merged_into_zendesk_id IS DISTINCT FROM EXCLUDED.merged_into_zendesk_id)"
+	/* only a webhook asks the worker for e-mails it lacks (pages fetch users) */
+	const char *lacks_email = for_page ? "false" :
+		psprintf("t.requester_email IS NULL AND t.requester_zendesk_id IS NOT NULL"
+				 " AND NOT EXISTS (SELECT 1 FROM %s k WHERE k.connection_id = $1"
+				 " AND k.zendesk_id = t.requester_zendesk_id)", users);
+
 #define TICKET_COLUMNS "zid, external_id, requester_id, subject, description, status, priority," \
 	" ticket_type, tags, created_at, updated_at, version, deleted, deletion_kind," \
 	" deleted_at, deleted_by, raw, merged_into, followup_source"
@@ -448,12 +455,11 @@ tickets_upsert_sql(bool for_page)
 					" WHERE " CONTENT " OR " NEWER_DELETION " OR " STRONGER " OR " NEW_MERGE
 					" RETURNING t.zendesk_id, t.deleted_at IS NOT NULL AS is_deleted,"
 					" t.zendesk_updated_at AS updated, (t.xmax = 0) AS inserted,"
-					" t.requester_email IS NULL AND t.requester_zendesk_id IS NOT NULL"
-					" AND NOT EXISTS (SELECT 1 FROM %s k WHERE k.connection_id = $1"
-					" AND k.zendesk_id = t.requester_zendesk_id) AS lacks_email,"
+					" %s AS lacks_email,"
 					" t.requester_email IS NOT NULL OR t.client_id IS NOT NULL AS needs_match)"
 					"%s",
-					input, before, tickets, tickets, users, zd_qualified("zd_outbox"), users, summary);
+					input, before, tickets, tickets, users, zd_qualified("zd_outbox"), lacks_email,
+					summary);
 #undef NEWER_CONTENT
 #undef PROVISIONAL
 #undef CONTENT
@@ -722,6 +728,11 @@ comments_sql_for(bool one_row)
 		" $5::int8[], $6::text[], $7::text[], $8::bool[], $9::text[], $10::text[],"
 		" $11::text[]) AS x(" COMMENT_COLUMNS ") ORDER BY x.cid";
 #undef COMMENT_COLUMNS
+	/* only a webhook asks the worker for e-mails it lacks (pages fetch users) */
+	const char *lacks_email = !one_row ? "false" :
+		psprintf("r.author_email IS NULL AND r.author_zendesk_id IS NOT NULL"
+				 " AND NOT EXISTS (SELECT 1 FROM %s k WHERE k.connection_id = $1"
+				 " AND k.zendesk_id = r.author_zendesk_id)", zd_qualified("zd_users"));
 
 	return psprintf("WITH input AS (%s)"
 					" INSERT INTO %s AS r (ticket_id, connection_id, zendesk_comment_id,"
@@ -743,12 +754,9 @@ comments_sql_for(bool one_row)
 					" WHERE (r.author_email IS NULL AND EXCLUDED.author_email IS NOT NULL)"
 					" OR (r.html_body IS NULL AND EXCLUDED.html_body IS NOT NULL)"
 					" OR (r.zendesk_created_at IS NULL AND EXCLUDED.zendesk_created_at IS NOT NULL)"
-					" RETURNING (r.xmax = 0) AS inserted,"
-					" r.author_email IS NULL AND r.author_zendesk_id IS NOT NULL"
-					" AND NOT EXISTS (SELECT 1 FROM %s k WHERE k.connection_id = $1"
-					" AND k.zendesk_id = r.author_zendesk_id) AS lacks_email",
+					" RETURNING (r.xmax = 0) AS inserted, %s AS lacks_email",
 					input, zd_qualified("zd_replies"), zd_qualified("zd_tickets"),
-					zd_qualified("zd_users"), zd_qualified("zd_users"));
+					zd_qualified("zd_users"), lacks_email);
 }
 
 static char *

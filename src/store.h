@@ -48,7 +48,8 @@ typedef struct ZdStoreCounts
 	int64		deletions;		/* tickets newly marked deleted */
 	int64		replies;		/* reply rows added */
 	int64		changes;		/* new objects or newer Zendesk states */
-	int64		missing_emails; /* rows written whose requester/author e-mail is unknown */
+	int64		missing_emails; /* webhooks: rows written whose requester/author
+								 * e-mail is unknown */
 } ZdStoreCounts;
 
 extern void zd_store_sync_writes(bool on);
