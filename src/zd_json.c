@@ -334,34 +334,35 @@ zdjson_event_page(struct json_object *root, ZdJsonEventPage *page)
 }
 
 /*
- * zdjson_event_comments
- *		The comments among an exported audit's child events (present with
- *		include=comment_events), up to max; their ticket id comes from the
- *		parent, and so does the time when a child lacks it.  Returns how
- *		many were found (possibly more than max: the caller may retry).
+ * audit_comments
+ *		The comments among the events an audit lists under key (an exported
+ *		audit's child_events, a REST audit's events), up to max, in order;
+ *		their ticket id comes from the audit, and so do the audit id and the
+ *		time when an event lacks them.  Returns how many were found
+ *		(possibly more than max: the caller may retry).
  */
-int
-zdjson_event_comments(struct json_object *event, ZdJsonComment *out, int max)
+static int
+audit_comments(struct json_object *audit, const char *key, ZdJsonComment *out, int max)
 {
-	struct json_object *children = zdjson_get(event, "child_events");
+	struct json_object *events = zdjson_get(audit, key);
 	int64_t		ticket_id = 0;
 	int64_t		audit_id = 0;
-	bool		has_audit = zdjson_int64(event, "id", &audit_id);
-	const char *created_at = zdjson_string(event, "created_at");
+	bool		has_audit = zdjson_int64(audit, "id", &audit_id);
+	const char *created_at = zdjson_string(audit, "created_at");
 	int			found = 0;
 	size_t		i;
 
-	(void) zdjson_int64(event, "ticket_id", &ticket_id);
-	for (i = 0; i < zdjson_length(children); i++)
+	(void) zdjson_int64(audit, "ticket_id", &ticket_id);
+	for (i = 0; i < zdjson_length(events); i++)
 	{
-		struct json_object *child = zdjson_at(children, i);
-		const char *type = zdjson_string(child, "event_type");
+		struct json_object *event = zdjson_at(events, i);
+		const char *type = zdjson_string(event, "event_type");
 		ZdJsonComment comment;
 
 		if (type == NULL)
-			type = zdjson_string(child, "type");
+			type = zdjson_string(event, "type");
 		if (type == NULL || strcmp(type, "Comment") != 0 ||
-			!zdjson_comment(child, &comment))
+			!zdjson_comment(event, &comment))
 			continue;
 		if (found < max)
 		{
@@ -378,6 +379,17 @@ zdjson_event_comments(struct json_object *event, ZdJsonComment *out, int max)
 		found++;
 	}
 	return found;
+}
+
+/*
+ * zdjson_event_comments
+ *		The comments among an exported audit's child events (present with
+ *		include=comment_events), up to max; see audit_comments.
+ */
+int
+zdjson_event_comments(struct json_object *event, ZdJsonComment *out, int max)
+{
+	return audit_comments(event, "child_events", out, max);
 }
 
 /*
@@ -419,35 +431,21 @@ zdjson_deleted_ticket(struct json_object *obj, ZdJsonDeletedTicket *del)
 }
 
 /*
- * zdjson_audit_comment
- *		The comment a ticket create or update added: the audit event of type
- *		Comment in {"ticket": ..., "audit": {"events": [...]}}.
+ * zdjson_audit_comment / zdjson_comment_of_audit
+ *		The comment a ticket create or update added: the first audit event
+ *		of type Comment in {"ticket": ..., "audit": {"events": [...]}}, or
+ *		in the audit object itself.
  */
 bool
 zdjson_audit_comment(struct json_object *root, ZdJsonComment *comment)
 {
-	struct json_object *audit = zdjson_get(root, "audit");
-	struct json_object *events = zdjson_get(audit, "events");
-	int64_t		ticket_id = 0;
-	size_t		i;
+	return zdjson_comment_of_audit(zdjson_get(root, "audit"), comment);
+}
 
-	(void) zdjson_int64(audit, "ticket_id", &ticket_id);
-	for (i = 0; i < zdjson_length(events); i++)
-	{
-		struct json_object *ev = zdjson_at(events, i);
-		const char *type = zdjson_string(ev, "type");
-
-		if (type != NULL && strcmp(type, "Comment") == 0 && zdjson_comment(ev, comment))
-		{
-			comment->ticket_id = ticket_id;
-			if (comment->created_at == NULL)
-				comment->created_at = zdjson_string(audit, "created_at");
-			if (!comment->has_audit_id)
-				comment->has_audit_id = zdjson_int64(audit, "id", &comment->audit_id);
-			return true;
-		}
-	}
-	return false;
+bool
+zdjson_comment_of_audit(struct json_object *audit, ZdJsonComment *comment)
+{
+	return audit_comments(audit, "events", comment, 1) > 0;
 }
 
 /* ticket event types whose detail carries the ticket's state to apply */

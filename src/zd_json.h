@@ -181,6 +181,7 @@ extern bool zdjson_list_page(struct json_object *root, const char *key,
 							 ZdJsonListPage *page);
 extern bool zdjson_deleted_ticket(struct json_object *obj, ZdJsonDeletedTicket *del);
 extern bool zdjson_audit_comment(struct json_object *root, ZdJsonComment *comment);
+extern bool zdjson_comment_of_audit(struct json_object *audit, ZdJsonComment *comment);
 extern void zdjson_webhook(struct json_object *root, ZdJsonWebhook *event);
 extern bool zdjson_parse_time(const char *text, int64_t *epoch_us);
 

@@ -187,17 +187,7 @@ zdjson_marked_audit_comment(struct json_object *root, const char *key, int64_t v
 
 		if (zdjson_int64(zdjson_path(audit, "metadata", "custom", NULL), key, &found) &&
 			found == value)
-		{
-			struct json_object *wrapper = json_object_new_object();
-			bool		ok;
-
-			/* zdjson_audit_comment reads {"audit": ...} */
-			json_object_object_add(wrapper, "audit", json_object_get(audit));
-			ok = zdjson_audit_comment(wrapper, comment);
-			/* the comment's strings point into audit, which root keeps */
-			json_object_put(wrapper);
-			return ok;
-		}
+			return zdjson_comment_of_audit(audit, comment);
 	}
 	return false;
 }
