@@ -374,7 +374,9 @@ is($written && $written->{author_id}, $newcomer && $newcomer->{id}, 'and is the 
 # it would find nothing (the first PUT is still on its way) and post twice.
 my ($dc_ticket, $dc_zid) = split /\|/, $node->safe_psql('postgres',
 	"SELECT id, zendesk_id FROM zd_tickets WHERE subject = 'A ticket 8'");
-$sim->add_fault(kind => 'delay', delay_ms => 5000, method => 'PUT', path => "^/api/v2/tickets/$dc_zid");
+# (3 s: well inside corsa_zendesk.http_timeout, 5 s here, so that the first
+# attempt is answered, not timed out)
+$sim->add_fault(kind => 'delay', delay_ms => 3000, method => 'PUT', path => "^/api/v2/tickets/$dc_zid");
 $node->safe_psql('postgres',
 	"SET ROLE app; INSERT INTO zd_replies (ticket_id, body) VALUES ($dc_ticket, 'Reply across a reconnect')");
 my $dc_item = "SELECT state FROM zd_outbox WHERE reply_id = "
