@@ -229,8 +229,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if kind == "apply_then_drop":
                 self._abort()
             else:
-                self._send(response, truncate=kind == "truncate")
+                # in the log before the client can read the answer and look
                 status = response.status
+                with sim.lock:
+                    entry["status"] = status
+                self._send(response, truncate=kind == "truncate")
         with sim.lock:
             entry["status"] = status
             entry["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
