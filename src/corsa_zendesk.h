@@ -42,6 +42,7 @@ extern int	zd_http_timeout;			/* milliseconds */
 extern int	zd_connect_timeout;			/* milliseconds */
 extern int	zd_max_concurrency;
 extern int	zd_max_attempts;
+extern int	zd_retry_max_delay;		/* milliseconds */
 extern int	zd_log_retention;			/* minutes */
 extern int	zd_incremental_rate_limit;	/* requests per minute */
 extern int	zd_launcher_naptime;		/* seconds */

@@ -31,6 +31,7 @@ int			zd_http_timeout = 30000;
 int			zd_connect_timeout = 10000;
 int			zd_max_concurrency = 4;
 int			zd_max_attempts = 10;
+int			zd_retry_max_delay = 300000;
 int			zd_log_retention = 30 * 24 * 60;
 int			zd_incremental_rate_limit = 10;
 int			zd_launcher_naptime = 10;
@@ -175,6 +176,15 @@ define_settings(void)
 							10, 1, 1000,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("corsa_zendesk.retry_max_delay",
+							"Longest wait before retrying a failed request to Zendesk.",
+							"The wait doubles with each attempt, from one second up to this.",
+							&zd_retry_max_delay,
+							300000, 1000, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("corsa_zendesk.log_retention",

@@ -387,7 +387,7 @@ zd_pull_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag)
 		{
 			/* a complete response that is not JSON: treat as a failure */
 			outcome = ZD_OUTCOME_RETRY;
-			retry_ms = zdapi_backoff_ms(stream->attempts + 1, 1000, 300000);
+			retry_ms = zdapi_retry_delay_ms(stream->attempts + 1);
 		}
 	}
 

@@ -544,7 +544,7 @@ zd_push_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag)
 		if (item->root == NULL)
 		{
 			outcome = ZD_OUTCOME_RETRY;
-			retry_ms = zdapi_backoff_ms(item->attempts, 1000, 300000);
+			retry_ms = zdapi_retry_delay_ms(item->attempts);
 		}
 	}
 	if (outcome == ZD_OUTCOME_RETRY)
@@ -636,7 +636,7 @@ zd_push_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag)
 		if (item->error != NULL)
 			push_dead_letter(conn, item, item->error);
 		else
-			push_retry_later(conn, item, zdapi_backoff_ms(item->attempts, 1000, 300000),
+			push_retry_later(conn, item, zdapi_retry_delay_ms(item->attempts),
 							 "the answer could not be recorded; see the server log");
 		return;
 	}

@@ -204,6 +204,17 @@ zdapi_backoff_ms(int attempt, long base_ms, long cap_ms)
 }
 
 /*
+ * zdapi_retry_delay_ms
+ *		How long to wait before the next attempt of a failed request: the
+ *		backoff from one second up to corsa_zendesk.retry_max_delay.
+ */
+long
+zdapi_retry_delay_ms(int attempt)
+{
+	return zdapi_backoff_ms(attempt, 1000, zd_retry_max_delay);
+}
+
+/*
  * zdapi_note_result
  *		Learn from a finished request (rate-limit headers, 429 pauses) and
  *		classify it.  For ZD_OUTCOME_RETRY, *retry_in_ms is how long to wait
@@ -233,7 +244,7 @@ zdapi_note_result(ZdAccount *account, ZdHttpRequest *req, int attempt,
 
 	if (zdh_transport_failed(req))
 	{
-		*retry_in_ms = zdapi_backoff_ms(attempt, 1000, 300000);
+		*retry_in_ms = zdapi_retry_delay_ms(attempt);
 		return ZD_OUTCOME_RETRY;
 	}
 	if (req->status >= 200 && req->status < 300)
@@ -258,7 +269,7 @@ zdapi_note_result(ZdAccount *account, ZdHttpRequest *req, int attempt,
 										TimestampTzPlusMilliseconds(now, *retry_in_ms));
 		}
 		else
-			*retry_in_ms = zdapi_backoff_ms(attempt, 1000, 300000);
+			*retry_in_ms = zdapi_retry_delay_ms(attempt);
 		return ZD_OUTCOME_RETRY;
 	}
 	return ZD_OUTCOME_FAIL;

@@ -108,9 +108,11 @@ fi
 if [ "$tap_failed" -gt 0 ] || [ -z "$total" ]; then
 	for f in tmp_check/log/regress_log_*; do
 		[ -f "$f" ] || continue
-		if grep -q '^not ok' "$f" || ! grep -q '^ok' "$f"; then
+		# prove --timer prefixes each line with "[time](elapsed) "
+		if grep -qE '^(\[[^]]*\]\([^)]*\) )?not ok' "$f" ||
+			! grep -qE '^(\[[^]]*\]\([^)]*\) )?ok' "$f"; then
 			echo "--- $f"
-			grep -B2 -A12 '^not ok' "$f" | head -n 120
+			grep -E -B4 -A16 '^(\[[^]]*\]\([^)]*\) )?not ok' "$f" | head -n 200
 			tail -n 25 "$f"
 		fi
 	done
