@@ -21,7 +21,10 @@ $sim->post('/_sim/seed', { tickets => $TICKETS, comments_per_ticket => $COMMENTS
 
 my $node = corsa_node('main', sim => $sim,
 	conf => "corsa_zendesk.poll_interval = 0\ncorsa_zendesk.incremental_rate_limit = 600\n"
-	  . "corsa_zendesk.http_timeout = '2s'\ncorsa_zendesk.max_attempts = 30\n");
+	  . "corsa_zendesk.http_timeout = '2s'\ncorsa_zendesk.max_attempts = 30\n"
+	  # more than half the requests fail: bound the backoff of a page's
+	  # later attempts, which would otherwise reach minutes now and then
+	  . "corsa_zendesk.retry_max_delay = '4s'\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION corsa_zendesk');
 
