@@ -475,6 +475,20 @@ zdh_transport_failed(const ZdHttpRequest *req)
 	return req->curl_code != CURLE_OK;
 }
 
+/*
+ * zdh_maybe_delivered
+ *		True when a failed request may have reached the server all the same:
+ *		every transport failure but a failure to resolve the host or to
+ *		connect to it.
+ */
+bool
+zdh_maybe_delivered(const ZdHttpRequest *req)
+{
+	return req->curl_code != CURLE_OK &&
+		req->curl_code != CURLE_COULDNT_RESOLVE_HOST &&
+		req->curl_code != CURLE_COULDNT_CONNECT;
+}
+
 bool
 zdh_timed_out(const ZdHttpRequest *req)
 {

@@ -71,5 +71,6 @@ extern void zdh_perform(ZdHttpRequest *req);
 extern char *zdh_url_escape(const char *s);
 extern bool zdh_transport_failed(const ZdHttpRequest *req);
 extern bool zdh_timed_out(const ZdHttpRequest *req);
+extern bool zdh_maybe_delivered(const ZdHttpRequest *req);
 
 #endif							/* ZD_HTTP_H */

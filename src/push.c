@@ -549,6 +549,16 @@ zd_push_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag)
 	}
 	if (outcome == ZD_OUTCOME_RETRY)
 	{
+		/*
+		 * A comment has no idempotency key: its retry first looks for it in
+		 * the ticket's audits.  When the PUT may still be in Zendesk's
+		 * hands (no answer heard, or a 5xx), give Zendesk the time we gave
+		 * the request before looking, or the look-up could miss a comment
+		 * that lands just after it, and post it twice.
+		 */
+		if (item->stage == STAGE_REPLY &&
+			(zdh_maybe_delivered(req) || req->status >= 500))
+			retry_ms = Max(retry_ms, (long) zd_http_timeout);
 		push_retry_later(conn, item, retry_ms,
 						 parse_error ? psprintf("response is not JSON: %s", parse_error)
 						 : zdapi_describe_failure(req));

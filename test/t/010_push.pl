@@ -317,6 +317,34 @@ my $zreplies = grep { $_->{body} eq 'Racing reply' }
   @{ $sim->get("/_sim/state/tickets/$race_zid")->{ticket}{comments} };
 is($zreplies, 1, 'and one comment in Zendesk');
 
+# --- 3b. a reply applied by Zendesk after its request timed out -------------------------------
+# Zendesk takes 8 s over the PUT (the write lands then); the worker gives
+# up at 5 s (http_timeout).  A comment has no idempotency key: the retry
+# looks in the audits first, and must not look before Zendesk could have
+# finished, or it finds nothing and posts the reply a second time.
+my ($late_ticket, $late_zid) = split /\|/, $node->safe_psql('postgres',
+	"SELECT id, zendesk_id FROM zd_tickets WHERE subject = 'A ticket 6'");
+my $late_since = $sim->last_request_seq;
+$sim->add_fault(kind => 'delay', delay_ms => 8000, nth => 1, method => 'PUT',
+	path => "^/api/v2/tickets/$late_zid");
+$node->safe_psql('postgres',
+	"SET ROLE app; INSERT INTO zd_replies (ticket_id, body) VALUES ($late_ticket, 'Reply applied late')");
+ok( wait_until(sub {
+			$node->safe_psql('postgres', "SELECT state FROM zd_outbox WHERE reply_id = "
+				  . "(SELECT id FROM zd_replies WHERE body = 'Reply applied late')") eq 'sent';
+		}, 60),
+	'a reply whose PUT timed out is pushed');
+# the slow PUT has ended at the simulator: whatever it wrote is there
+ok( wait_until(sub {
+			grep { ($_->{fault} // '') eq 'delay' && defined $_->{status} }
+			  @{ $sim->requests($late_since) };
+		}),
+	'the timed-out PUT was applied by the simulator');
+$sim->clear_faults;
+is(scalar(grep { $_->{body} eq 'Reply applied late' }
+		  @{ $sim->get("/_sim/state/tickets/$late_zid")->{ticket}{comments} }),
+	1, 'once: the retry looked in the audits only after Zendesk could have applied it');
+
 # --- 4. a permanent 4xx, fixed, retried -----------------------------------------------------
 $node->safe_psql('postgres', q{SET ROLE app;
 	INSERT INTO zd_tickets (subject, description, requester_email)
