@@ -365,7 +365,11 @@ zd_pull_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag)
 	ZdOutcome	outcome;
 	const char *parse_error = NULL;
 
+	if (tag->generation != conn->generation)
+		return;					/* started before a reset: not this state's */
 	stream->in_flight = false;
+	if (!conn->present || conn->account == NULL)
+		return;					/* asked again once the account is back */
 	if (p->run_id == 0 && !(p->filling && step == STEP_USERS))
 		return;					/* the run ended meanwhile */
 

@@ -57,7 +57,6 @@ struct ZdPushState
 	MemoryContext context;
 	List	   *items;			/* claimed, not finished */
 	TimestampTz next_claim_at;
-	int			generation;		/* bumped by a reset; tags requests */
 	int			stale_in_flight;	/* requests sent before the last reset */
 	bool		orphans_requeued;	/* items left in flight were requeued */
 };
@@ -101,7 +100,6 @@ zd_push_reset(ZdConnState *conn)
 		}
 		MemoryContextReset(p->context);
 		p->items = NIL;
-		p->generation++;
 		p->orphans_requeued = false;
 	}
 	p->next_claim_at = 0;
@@ -477,7 +475,7 @@ push_start(ZdConnState *conn, PushItem *item)
 
 	if (item->kind == PUSH_REPLY)
 		zd_worker_note_reply_push();
-	(void) zd_worker_start_request(conn, ZD_TASK_PUSH, conn->push->generation, item,
+	(void) zd_worker_start_request(conn, ZD_TASK_PUSH, 0, item,
 								   ZD_ENDPOINT_ACCOUNT, method, path, body, key);
 	item->in_flight = true;
 }
@@ -504,7 +502,7 @@ zd_push_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag)
 	const char *parse_error = NULL;
 	volatile bool ok = true;
 
-	if (tag->step != conn->push->generation)
+	if (tag->generation != conn->generation)
 	{
 		/* claimed before a reset: gone (the item goes again as a retry) */
 		conn->push->stale_in_flight--;

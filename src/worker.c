@@ -72,6 +72,7 @@ static bool worker_extension_present(void);
 static void worker_maintenance(void *arg);
 static void worker_reload_connections(void *arg);
 static ZdConnState *worker_connection(int32 id);
+static void worker_reset_tasks(ZdConnState *conn);
 static void worker_forget_connections(void);
 static void worker_dispatch(ZdHttpRequest *req);
 
@@ -228,11 +229,9 @@ worker_dispatch(ZdHttpRequest *req)
 	switch (tag->task)
 	{
 		case ZD_TASK_PULL:
-			if (conn->present && conn->account != NULL)
-				zd_pull_handle(conn, req, tag);
+			zd_pull_handle(conn, req, tag);
 			break;
 		case ZD_TASK_PUSH:
-			/* also without an account: it keeps count of its requests */
 			zd_push_handle(conn, req, tag);
 			break;
 	}
@@ -257,6 +256,7 @@ zd_worker_start_request(ZdConnState *conn, ZdTaskKind task, int step, void *data
 
 	tag->task = task;
 	tag->step = step;
+	tag->generation = conn->generation;
 	tag->conn = conn;
 	tag->context = context;
 	tag->data = data;
@@ -398,8 +398,7 @@ worker_reload_connections(void *arg)
 		}
 		if (!conn->enabled)
 		{
-			zd_pull_reset(conn);
-			zd_push_reset(conn);
+			worker_reset_tasks(conn);
 			if (conn->replaced_account != NULL)
 				zdapi_account_destroy(conn->replaced_account);
 			conn->replaced_account = NULL;
@@ -440,11 +439,24 @@ worker_connection(int32 id)
 	conn->id = id;
 	conn->context = AllocSetContextCreate(worker_context, "corsa_zendesk connection",
 										  ALLOCSET_DEFAULT_SIZES);
-	zd_pull_reset(conn);
-	zd_push_reset(conn);
+	worker_reset_tasks(conn);
 	connections = lappend(connections, conn);
 	MemoryContextSwitchTo(oldcxt);
 	return conn;
+}
+
+/*
+ * worker_reset_tasks
+ *		Start a connection's pull and push afresh (no run, no item).  The
+ *		answers of requests started before arrive with an older generation:
+ *		the tasks know them for stale.
+ */
+static void
+worker_reset_tasks(ZdConnState *conn)
+{
+	conn->generation++;
+	zd_pull_reset(conn);
+	zd_push_reset(conn);
 }
 
 /*

@@ -37,6 +37,7 @@ typedef struct ZdConnState
 	bool		has_pending_run;	/* a queued or running run exists */
 	bool		fill_requested;	/* something lacks data the API can give */
 	int			in_flight;		/* requests of this connection in flight */
+	int			generation;		/* bumped when its tasks are reset */
 	ZdPullState *pull;
 	ZdPushState *push;
 	MemoryContext context;
@@ -53,6 +54,7 @@ typedef struct ZdRequestTag
 {
 	ZdTaskKind	task;
 	int			step;			/* the task's own sub-kind */
+	int			generation;		/* the connection's when the request started */
 	ZdConnState *conn;
 	MemoryContext context;		/* holds the request; deleted after handling */
 	void	   *data;			/* the task's own data */
