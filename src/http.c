@@ -53,6 +53,7 @@ struct ZdHttpEngine
 	ZdHttpRequest **finished;	/* ended, not yet returned by zdh_wait */
 	int			nfinished;
 	int			finished_cap;
+	WaitEventSet *idle_set;		/* latch and postmaster only, kept for reuse */
 };
 
 static bool curl_initialized = false;
@@ -107,6 +108,8 @@ zdh_engine_destroy(ZdHttpEngine *engine)
 		return;
 	zdh_abandon_all(engine);
 	curl_multi_cleanup(engine->multi);
+	if (engine->idle_set != NULL)
+		FreeWaitEventSet(engine->idle_set);
 	pfree(engine);
 }
 
@@ -342,7 +345,10 @@ zdh_wait_event_set(WaitEventSet *set, long timeout_ms, WaitEvent *events,
 
 /*
  * zdh_wait_sockets
- *		One wait on curl's sockets, curl's own timer and the latch.
+ *		One wait on curl's sockets, curl's own timer and the latch.  With
+ *		no socket to watch (the worker idle, woken for each commit that
+ *		queued a push), the same set is used every time: building one costs
+ *		an epoll descriptor and its system calls.
  */
 static void
 zdh_wait_sockets(ZdHttpEngine *engine, long timeout_ms, bool *latch_set)
@@ -370,22 +376,37 @@ zdh_wait_sockets(ZdHttpEngine *engine, long timeout_ms, bool *latch_set)
 		timeout_ms = ZD_HTTP_IDLE_POLL_MS;
 
 	events = palloc(sizeof(WaitEvent) * (maxfd + 3));
-	set = CreateWaitEventSet(CurrentMemoryContext, maxfd + 3);
-	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (i = 0; i <= maxfd; i++)
+	if (maxfd < 0)
 	{
-		uint32		ev = 0;
-
-		if (FD_ISSET(i, &readfds) || FD_ISSET(i, &excfds))
-			ev |= WL_SOCKET_READABLE;
-		if (FD_ISSET(i, &writefds))
-			ev |= WL_SOCKET_WRITEABLE;
-		if (ev != 0)
-			AddWaitEventToSet(set, ev, i, NULL, NULL);
+		if (engine->idle_set == NULL)
+		{
+			engine->idle_set = CreateWaitEventSet(engine->context, 2);
+			AddWaitEventToSet(engine->idle_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+			AddWaitEventToSet(engine->idle_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
+							  NULL, NULL);
+		}
+		nevents = WaitEventSetWait(engine->idle_set, timeout_ms, events, 2,
+								   PG_WAIT_EXTENSION);
 	}
-	nevents = zdh_wait_event_set(set, timeout_ms, events, maxfd + 3);
-	FreeWaitEventSet(set);
+	else
+	{
+		set = CreateWaitEventSet(CurrentMemoryContext, maxfd + 3);
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (i = 0; i <= maxfd; i++)
+		{
+			uint32		ev = 0;
+
+			if (FD_ISSET(i, &readfds) || FD_ISSET(i, &excfds))
+				ev |= WL_SOCKET_READABLE;
+			if (FD_ISSET(i, &writefds))
+				ev |= WL_SOCKET_WRITEABLE;
+			if (ev != 0)
+				AddWaitEventToSet(set, ev, i, NULL, NULL);
+		}
+		nevents = zdh_wait_event_set(set, timeout_ms, events, maxfd + 3);
+		FreeWaitEventSet(set);
+	}
 
 	for (i = 0; i < nevents; i++)
 	{
