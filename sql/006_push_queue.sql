@@ -97,3 +97,39 @@ SELECT message FROM zd_sync_log WHERE connection_id = :pushc AND message ~ 'zd_r
 
 DROP OWNED BY push_app;
 DROP ROLE push_app;
+
+-- the trigger writes its items into the table and its indexes directly:
+-- each item is the row the table's defaults and constraints would make,
+-- in a subtransaction too, and every index holds every row (amcheck)
+BEGIN;
+INSERT INTO zd_tickets (connection_id, subject, description, requester_email)
+VALUES (:pushc, 'Checked item', 'x', 'dee@example.org');
+SAVEPOINT s;
+INSERT INTO zd_replies (ticket_id, body)
+SELECT id, 'gone with the savepoint' FROM zd_tickets WHERE subject = 'Checked item';
+ROLLBACK TO s;
+INSERT INTO zd_replies (ticket_id, body)
+SELECT id, 'kept' FROM zd_tickets WHERE subject = 'Checked item';
+UPDATE zd_tickets SET status = 'hold' WHERE subject = 'Checked item';
+SELECT o.kind, o.connection_id = :pushc AS same_connection, o.ticket_id = t.id AS same_ticket,
+	CASE o.kind WHEN 'add_reply' THEN o.reply_id = (SELECT r.id FROM zd_replies r WHERE r.body = 'kept')
+		ELSE o.reply_id IS NULL END AS reply_ok, o.status, o.state, o.attempts,
+	o.next_attempt_at = now() AS due_now, o.created_at = now() AS created_now,
+	o.last_error IS NULL AND o.last_http_status IS NULL AND o.idempotency_key IS NULL
+	AND o.claimed_at IS NULL AND o.sent_at IS NULL AS rest_null
+FROM zd_outbox o JOIN zd_tickets t ON t.id = o.ticket_id
+WHERE t.subject = 'Checked item' ORDER BY o.id;
+COMMIT;
+SELECT (SELECT max(id) FROM zd_outbox) = currval(pg_get_serial_sequence('zd_outbox', 'id'))
+	AS ids_from_the_sequence;
+-- the worker's claim reads the partial index of pending items
+SET enable_seqscan = off;
+SELECT count(*) AS pending_by_index FROM zd_outbox
+WHERE connection_id = :pushc AND next_attempt_at <= now() AND state = 'pending';
+RESET enable_seqscan;
+SELECT count(*) AS pending_by_heap FROM zd_outbox WHERE connection_id = :pushc AND state = 'pending';
+CREATE EXTENSION amcheck;
+SELECT c.relname, bt_index_check(c.oid, true) IS NOT NULL AS checked
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = 'zd_outbox'::regclass ORDER BY c.relname;
+DROP EXTENSION amcheck;

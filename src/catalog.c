@@ -177,8 +177,7 @@ zd_saved_plan(ZdPlanId id, char *(*build_sql) (void), int nargs, Oid *argtypes)
 		plan = SPI_prepare_cursor(build_sql(), nargs, argtypes,
 								  (id == ZD_PLAN_WEBHOOK_TICKET ||
 								   id == ZD_PLAN_WEBHOOK_COMMENT ||
-								   id == ZD_PLAN_WEBHOOK_LINK_REPLY ||
-								   id == ZD_PLAN_ENQUEUE_PUSH) ?
+								   id == ZD_PLAN_WEBHOOK_LINK_REPLY) ?
 								  CURSOR_OPT_GENERIC_PLAN : 0);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
