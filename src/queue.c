@@ -15,9 +15,6 @@
  * besides.  Should an item be queued twice all the same, it is harmless:
  * before each request the worker checks that the row still needs it.
  *
- * The trigger function is SECURITY DEFINER: the application's role needs
- * no privilege on the queue.
- *
  * The item is written straight into zd_outbox's heap and indexes, as
  * logical replication's apply writes rows: a statement through SPI cost
  * more than the application's own INSERT (executor start-up, the queue's
@@ -25,7 +22,9 @@
  * Its values come from this code and from the row just written, whose own
  * constraints held, so the queue's constraints hold by construction (its
  * ticket, reply and connection exist and stay, locked by the writing
- * statement); they still guard every other writer.
+ * statement); they still guard every other writer.  Written so, the item
+ * needs no privilege of the application's role on the queue, and the
+ * trigger function is not SECURITY DEFINER.
  *
  * src/queue.c
  *
