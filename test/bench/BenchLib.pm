@@ -37,7 +37,7 @@ use Test::More ();
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(bench_name bench_result bench_note bench_time proc_status
-  proc_cpu_seconds wait_for_quiet fmt);
+  proc_cpu_seconds server_cpu_seconds wait_for_quiet fmt);
 
 my $T0 = time();
 
@@ -137,6 +137,43 @@ sub proc_cpu_seconds
 	# fields 14 and 15 (utime, stime) are 11 and 12 once pid and comm are gone
 	my $ticks = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
 	return ($f[11] + $f[12]) / $ticks;
+}
+
+# CPU seconds (user + system) the whole server has used so far: the
+# postmaster, its live processes, and those that ended (the postmaster
+# reaped them, so they count in its cutime/cstime).  A difference of two
+# readings is what a run cost the server, every process included: backends,
+# the background workers they woke, the WAL writer.
+sub server_cpu_seconds
+{
+	my ($node) = @_;
+	open(my $pf, '<', $node->data_dir . '/postmaster.pid') or croak "no postmaster.pid";
+	my $pm = <$pf>;
+	close $pf;
+	chomp $pm;
+	my $ticks = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+	my $total = 0;
+	opendir(my $dh, '/proc') or croak "cannot read /proc";
+	for my $pid (grep { /^\d+$/ } readdir $dh)
+	{
+		open(my $fh, '<', "/proc/$pid/stat") or next;
+		my $line = <$fh>;
+		close $fh;
+		next unless defined $line;
+		$line =~ s/^.*\)\s+//s;
+		my @f = split /\s+/, $line;
+		# after pid and comm: 1 = ppid, 11/12 = utime/stime, 13/14 = cutime/cstime
+		if ($pid == $pm)
+		{
+			$total += $f[11] + $f[12] + $f[13] + $f[14];
+		}
+		elsif ($f[1] == $pm)
+		{
+			$total += $f[11] + $f[12];
+		}
+	}
+	closedir $dh;
+	return $total / $ticks;
 }
 
 # Wait until no autovacuum worker runs on the node (at most $timeout

@@ -132,13 +132,21 @@ print $s "INSERT INTO zd_tickets (connection_id, subject, description, requester
 close $s;
 
 # the connection string is pgbench's last argument (its -d is --debug)
+# rows per second, and the server's CPU microseconds per row (every
+# process: the backend, the worker it wakes, the WAL writer)
 sub pgbench_tps
 {
+	my $worker = $node->safe_psql('trig', "SELECT pid FROM pg_stat_activity "
+		  . "WHERE backend_type = 'corsa_zendesk worker' AND datname = 'trig'");
+	my $worker_cpu0 = proc_cpu_seconds($worker);
+	my $cpu0 = server_cpu_seconds($node);
 	my ($out, $err) = run_command([ 'pgbench', '-n', '-M', 'prepared', '-c', 1, '-t', $PGBENCH_TX,
 		'-f', "$dir/insert.sql", $node->connstr('trig') ]);
 	my ($tps) = $out =~ /tps = ([\d.]+) \(without initial connection time\)/;
 	die "pgbench failed:\n$out\n$err" unless $tps;
-	return $tps;
+	usleep(300_000);	# the backend has ended and been reaped
+	return ($tps, (server_cpu_seconds($node) - $cpu0) * 1e6 / $PGBENCH_TX,
+		(proc_cpu_seconds($worker) - $worker_cpu0) * 1e6 / $PGBENCH_TX);
 }
 
 sub set_trigger
@@ -150,13 +158,17 @@ sub set_trigger
 	return;
 }
 
-my (@with, @without, @bulk_with, @bulk_without);
+my (@with, @without, @cpu_with, @cpu_without, @worker_with, @worker_without, @bulk_with,
+	@bulk_without);
 for my $round (1 .. $ROUNDS)
 {
 	for my $on (1, 0)
 	{
 		set_trigger($on);
-		push @{ $on ? \@with : \@without }, pgbench_tps();
+		my ($tps, $cpu_us, $worker_us) = pgbench_tps();
+		push @{ $on ? \@with : \@without }, $tps;
+		push @{ $on ? \@cpu_with : \@cpu_without }, $cpu_us;
+		push @{ $on ? \@worker_with : \@worker_without }, $worker_us;
 		set_trigger($on);
 		my ($secs) = bench_time(sub {
 			$node->safe_psql('trig', "INSERT INTO zd_tickets (connection_id, subject, description, requester_email) "
@@ -164,8 +176,10 @@ for my $round (1 .. $ROUNDS)
 		});
 		push @{ $on ? \@bulk_with : \@bulk_without }, $secs;
 	}
-	bench_note(sprintf('round %d: %.0f INSERT/s with the trigger, %.0f without', $round,
-		$with[-1], $without[-1]));
+	bench_note(sprintf('round %d: %.0f INSERT/s with the trigger, %.0f without; '
+		  . 'server CPU per row %.1f us with (worker %.1f), %.1f us without (worker %.1f)', $round,
+		$with[-1], $without[-1], $cpu_with[-1], $worker_with[-1], $cpu_without[-1],
+		$worker_without[-1]));
 }
 is($node->safe_psql('trig', 'SELECT count(*) FROM zd_outbox'), '0', 'the last round ran without the trigger');
 set_trigger(1);
@@ -209,6 +223,11 @@ bench_result('commit -> request p50', percentile(50, @latency_ms), 'ms', '<= 10'
 bench_result('commit -> request p99', percentile(99, @latency_ms), 'ms', '<= 100');
 bench_result('info: commit -> request max', percentile(100, @latency_ms), 'ms');
 bench_result('INSERT with trigger / without (single rows)', median(@without) / median(@with), 'x', '<= 1.2');
+bench_result('server CPU per single-row INSERT, with trigger / without', median(@cpu_with) / median(@cpu_without),
+	'x', '<= 1.2');
+bench_result('info: server CPU per row with the trigger', median(@cpu_with), 'us');
+bench_result('info: server CPU per row without it', median(@cpu_without), 'us');
+bench_result('info: of which the woken worker, with the trigger', median(@worker_with), 'us');
 bench_result('info: single-row INSERTs with the trigger', median(@with), 'rows/s');
 bench_result('info: single-row INSERTs without it', median(@without), 'rows/s');
 bench_result('info: bulk INSERT (20,000 rows) with / without', median(@bulk_with) / median(@bulk_without), 'x');
