@@ -921,11 +921,20 @@ pull_finish_run(void *arg)
 	zd_pull_reset(conn);
 }
 
+/* a failed users lookup between runs, logged on its connection */
+typedef struct FillFailure
+{
+	int32		connection_id;
+	const char *error;
+} FillFailure;
+
 static void
 log_fill_failure(void *arg)
 {
+	FillFailure *f = (FillFailure *) arg;
+
 	zd_xact_begin("corsa_zendesk: logging a failure");
-	zd_log(ZD_LOG_WARNING, 0, 0, NULL, "%s", (const char *) arg);
+	zd_log(ZD_LOG_WARNING, f->connection_id, 0, NULL, "%s", f->error);
 	zd_xact_commit();
 }
 
@@ -943,7 +952,9 @@ pull_fail_run(ZdConnState *conn, const char *error)
 	if (p->run_id == 0)
 	{
 		/* filling between runs: log, and leave it to the next wake-up */
-		if (zd_worker_guarded("logging a failed users lookup", log_fill_failure, (void *) error))
+		FillFailure f = {conn->id, error};
+
+		if (zd_worker_guarded("logging a failed users lookup", log_fill_failure, &f))
 			conn->fill_requested = false;
 		zd_pull_reset(conn);
 		return;

@@ -3,6 +3,8 @@
 # The answers that arrive meanwhile cannot be used, since the account they
 # belong to is gone; once the token is readable again, the import and the
 # pushes must go on from where they were, with nothing lost or sent twice.
+# Then a users lookup between runs fails for good: its warning names the
+# connection.
 use strict;
 use warnings;
 
@@ -19,7 +21,8 @@ $sim->post('/_sim/config', { export_lag_seconds => 1, incremental_limit_per_min 
 $sim->post('/_sim/seed', { tickets => $TICKETS, comments_per_ticket => 2, requesters => 20 });
 
 my $node = corsa_node('main', sim => $sim,
-	conf => "corsa_zendesk.poll_interval = 0\ncorsa_zendesk.incremental_rate_limit = 600\n");
+	conf => "corsa_zendesk.poll_interval = 0\ncorsa_zendesk.incremental_rate_limit = 600\n"
+	  . "corsa_zendesk.max_attempts = 2\ncorsa_zendesk.retry_max_delay = '1s'\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION corsa_zendesk');
 
@@ -27,8 +30,9 @@ $node->safe_psql('postgres', 'CREATE EXTENSION corsa_zendesk');
 my $since = $sim->last_request_seq;
 $sim->add_fault(kind => 'delay', delay_ms => 4000, nth => 1, method => 'GET',
 	path => '^/api/v2/incremental/tickets/cursor');
-my $run = $node->safe_psql('postgres',
-	"SELECT import_run_id FROM zd_configure('acme', 'admin\@acme.example', 'sim-admin-token')");
+my ($conn_id, $token, $run) = split /\|/, $node->safe_psql('postgres',
+	"SELECT connection_id, webhook_token, import_run_id "
+	  . "FROM zd_configure('acme', 'admin\@acme.example', 'sim-admin-token')");
 ok( wait_until(sub {
 			grep { ($_->{fault} // '') eq 'delay' } @{ $sim->requests($since) };
 		}),
@@ -78,6 +82,28 @@ ok( wait_until(sub {
 	'the waiting ticket is pushed');
 is(scalar(grep { ($_->{external_id} // '') eq "corsa:$ticket" } @{ $sim->get('/_sim/state')->{tickets} }),
 	1, 'once');
+
+# --- a users lookup between runs that fails for good -----------------------------------------
+# a webhook brings a ticket whose requester the account's users do not
+# tell yet: the worker asks Zendesk, which fails every time
+$sim->post('/_sim/config', { webhook_bearer_token => $token });
+$sim->add_fault(kind => '5xx', path => '^/api/v2/users/show_many');
+my $wh_since = $sim->get('/_sim/webhooks?since=0')->{last_seq} // 0;
+$sim->post('/_sim/actions/create_ticket', { requester_email => 'stranger@example.net', body => 'Hello?' });
+my ($created) = grep { $_->{type} =~ /created/ } @{ $sim->get("/_sim/webhooks?since=$wh_since")->{events} };
+ok($created, 'Zendesk sent the webhook of a new ticket');
+is($node->safe_psql('postgres', "SELECT zd_ingest_webhook(\$zdb\$$created->{body}\$zdb\$, "
+		  . "'$created->{headers}{authorization}')"),
+	'applied', 'which is ingested without its requester\'s e-mail');
+ok( wait_until(sub {
+			$node->safe_psql('postgres',
+				"SELECT count(*) FROM zd_sync_log WHERE level = 'warning' AND message ~ 'failed [0-9]+ times'") ne '0';
+		}, 60),
+	'the failed lookup is logged');
+is($node->safe_psql('postgres',
+		"SELECT string_agg(coalesce(connection_id::text, 'none'), ',') FROM zd_sync_log "
+		  . "WHERE level = 'warning' AND message ~ 'failed [0-9]+ times'"),
+	$conn_id, 'on its connection');
 
 $node->stop;
 done_testing();
