@@ -146,6 +146,9 @@ typedef enum ZdPlanId
 	ZD_PLAN_WEBHOOK_COMMENT,
 	ZD_PLAN_WEBHOOK_LINK_REPLY,
 	ZD_PLAN_LINK_PUSHED_TICKETS,
+	/* the worker's claim of push items, and its look at the next one due */
+	ZD_PLAN_PUSH_CLAIM,
+	ZD_PLAN_PUSH_NEXT_DUE,
 	ZD_PLAN_LINK_PUSHED_REPLIES,
 	ZD_PLAN_COUNT
 } ZdPlanId;

@@ -202,6 +202,7 @@ spi_bool(HeapTuple tup, TupleDesc desc, int col, bool dflt)
 	return isnull ? dflt : DatumGetBool(d);
 }
 
+/* the claim: $1 connection, $2 tickets already in flight, $3 room */
 static char *
 claim_sql(void)
 {
@@ -235,6 +236,15 @@ claim_sql(void)
 					" LEFT JOIN %s r ON r.id = c.reply_id JOIN %s k ON k.id = c.connection_id"
 					" ORDER BY c.id",
 					outbox, tickets, outbox, outbox, conns, tickets, replies, conns);
+}
+
+/* when the first item waiting out its backoff is due: $1 connection */
+static char *
+next_due_sql(void)
+{
+	return psprintf("SELECT min(next_attempt_at) FROM %s WHERE state = 'pending'"
+					" AND next_attempt_at > now() AND connection_id = $1",
+					zd_qualified("zd_outbox"));
 }
 
 /*
@@ -282,7 +292,8 @@ push_claim(void *arg)
 	/* items of the tickets already in flight wait for those */
 	values[1] = makeArrayResult(ticket_ids, CurrentMemoryContext);
 	values[2] = Int32GetDatum(zd_max_concurrency - list_length(p->items));
-	zd_spi_exec_params(claim_sql(), 3, types, values, SPI_OK_SELECT);
+	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_PUSH_CLAIM, claim_sql, 3, types), values, NULL,
+					SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -341,10 +352,8 @@ push_claim(void *arg)
 	}
 
 	/* an item waiting out its backoff: look again when it is due */
-	zd_spi_exec_params(psprintf("SELECT min(next_attempt_at) FROM %s WHERE state = 'pending'"
-								" AND next_attempt_at > now() AND connection_id = $1",
-								zd_qualified("zd_outbox")),
-					   1, types, values, SPI_OK_SELECT);
+	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_PUSH_NEXT_DUE, next_due_sql, 1, types), values, NULL,
+					SPI_OK_SELECT);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
