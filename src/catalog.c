@@ -150,8 +150,9 @@ zd_spi_exec_params_nulls(const char *sql, int nargs, Oid *argtypes, Datum *value
  *		extension's schema changed (the extension was dropped and created
  *		elsewhere); PostgreSQL's plan cache handles everything else.
  *
- *		The ZD_PLAN_WEBHOOK_* statements write a single event's rows and
- *		use a generic plan from the first run.  Our statements take their
+ *		The statements that write one webhook event's ticket and comment
+ *		and link a pushed reply (ZD_PLAN_WEBHOOK_TICKET, _COMMENT,
+ *		_LINK_REPLY) use a generic plan from the first run: they take their
  *		rows as arrays, whose length a custom plan sees and a generic one
  *		does not, so the plan cache would otherwise plan each webhook's
  *		statements afresh, which was half its cost.  The batch variants

@@ -389,8 +389,12 @@ worker_reload_connections(void *arg)
 
 		if (conn->account != NULL && (!conn->enabled || row->updated_at != conn->updated_at))
 		{
-			/* settings changed: the next account inherits the rate limits */
-			if (conn->enabled && conn->replaced_account == NULL)
+			/*
+			 * settings changed: the next account inherits the rate limits
+			 * (while there is an account, it has inherited any before it)
+			 */
+			Assert(conn->replaced_account == NULL);
+			if (conn->enabled)
 				conn->replaced_account = conn->account;
 			else
 				zdapi_account_destroy(conn->account);
