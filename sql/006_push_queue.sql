@@ -133,3 +133,20 @@ SELECT c.relname, bt_index_check(c.oid, true) IS NOT NULL AS checked
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 WHERE i.indrelid = 'zd_outbox'::regclass ORDER BY c.relname;
 DROP EXTENSION amcheck;
+-- a column the trigger does not know of: left null when it may be, an
+-- error (and nothing written) when it has a default; a dropped one is skipped
+ALTER TABLE zd_outbox ADD COLUMN operator_note text;
+INSERT INTO zd_tickets (connection_id, subject, description, requester_email)
+VALUES (:pushc, 'With an operator column', 'x', 'dee@example.org');
+SELECT operator_note IS NULL AS left_null FROM zd_outbox
+WHERE ticket_id = (SELECT id FROM zd_tickets WHERE subject = 'With an operator column');
+ALTER TABLE zd_outbox DROP COLUMN operator_note;
+ALTER TABLE zd_outbox ADD COLUMN priority_hint integer DEFAULT 0;
+INSERT INTO zd_tickets (connection_id, subject, description, requester_email)
+VALUES (:pushc, 'With a defaulted column', 'x', 'dee@example.org');
+SELECT count(*) AS written FROM zd_tickets WHERE subject = 'With a defaulted column';
+ALTER TABLE zd_outbox DROP COLUMN priority_hint;
+INSERT INTO zd_tickets (connection_id, subject, description, requester_email)
+VALUES (:pushc, 'After the dropped columns', 'x', 'dee@example.org');
+SELECT o.kind, o.state FROM zd_outbox o JOIN zd_tickets t ON t.id = o.ticket_id
+WHERE t.subject = 'After the dropped columns';

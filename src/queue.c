@@ -75,8 +75,9 @@ schema_relid(Oid nsp, const char *name)
  * outbox_insert
  *		Write one pending item into zd_outbox and its indexes (see the
  *		header comment).  Columns this code does not know of are left null;
- *		one that may not be is an error.  Runs in the trigger's transaction
- *		and memory context.
+ *		one that may not be null, or has a default, is an error, and so is
+ *		a queue that is not a plain table or has deferred unique checks.
+ *		Runs in the trigger's transaction and memory context.
  */
 static void
 outbox_insert(Oid nsp, const OutboxItem *item)
@@ -89,7 +90,11 @@ outbox_insert(Oid nsp, const OutboxItem *item)
 	EState	   *estate;
 	ResultRelInfo *result_rel;
 	TupleTableSlot *slot;
+	List	   *deferred;
 	int			i;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		elog(ERROR, "zd_outbox of extension \"%s\" is not a plain table", ZD_EXTENSION_NAME);
 
 	for (i = 0; i < desc->natts; i++)
 	{
@@ -124,9 +129,12 @@ outbox_insert(Oid nsp, const OutboxItem *item)
 			values[i] = Int32GetDatum(0);
 		else if (strcmp(name, "next_attempt_at") == 0 || strcmp(name, "created_at") == 0)
 			values[i] = now;
-		else if (att->attnotnull)
-			elog(ERROR, "column \"%s\" of zd_outbox is unknown to this version of %s",
-				 name, ZD_EXTENSION_NAME);
+		else if (att->attnotnull || att->atthasdef)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot queue the push: column \"%s\" of zd_outbox is unknown to this version of %s",
+							name, ZD_EXTENSION_NAME),
+					 errhint("A column added to zd_outbox must allow nulls and have no default.")));
 		else
 			isnull = true;
 		nulls[i] = isnull;
@@ -142,7 +150,9 @@ outbox_insert(Oid nsp, const OutboxItem *item)
 	ExecStoreVirtualTuple(slot);
 
 	simple_table_tuple_insert(rel, slot);
-	ExecInsertIndexTuples(result_rel, slot, estate, false, false, NULL, NIL);
+	deferred = ExecInsertIndexTuples(result_rel, slot, estate, false, false, NULL, NIL);
+	if (deferred != NIL)
+		elog(ERROR, "zd_outbox of extension \"%s\" has deferred unique checks", ZD_EXTENSION_NAME);
 
 	ExecCloseIndices(result_rel);
 	ExecResetTupleTable(estate->es_tupleTable, false);
