@@ -53,6 +53,19 @@ comment_object(const char *body, bool is_public, int64_t author_id)
 	return comment;
 }
 
+/* our marker in the audit's custom metadata ({"metadata": {key: value}}), if any */
+static void
+put_marker(struct json_object *ticket, const char *key, int64_t value)
+{
+	struct json_object *metadata;
+
+	if (key == NULL)
+		return;
+	metadata = json_object_new_object();
+	json_object_object_add(metadata, key, json_object_new_int64(value));
+	json_object_object_add(ticket, "metadata", metadata);
+}
+
 /*
  * zdjson_build_ticket_create
  *		{"ticket": {...}} for POST /api/v2/tickets.json.  The requester is
@@ -96,13 +109,7 @@ zdjson_build_ticket_create(const ZdPushTicket *t)
 	if (t->followup_source_id != 0)
 		json_object_object_add(ticket, "via_followup_source_id",
 							   json_object_new_int64(t->followup_source_id));
-	if (t->marker_key != NULL)
-	{
-		struct json_object *metadata = json_object_new_object();
-
-		json_object_object_add(metadata, t->marker_key, json_object_new_int64(t->marker_value));
-		json_object_object_add(ticket, "metadata", metadata);
-	}
+	put_marker(ticket, t->marker_key, t->marker_value);
 	return finish(root);
 }
 
@@ -124,13 +131,7 @@ zdjson_build_ticket_update(const char *body, bool is_public, int64_t author_id,
 	if (body != NULL)
 		json_object_object_add(ticket, "comment", comment_object(body, is_public, author_id));
 	put_string(ticket, "status", status);
-	if (marker_key != NULL)
-	{
-		struct json_object *metadata = json_object_new_object();
-
-		json_object_object_add(metadata, marker_key, json_object_new_int64(marker_value));
-		json_object_object_add(ticket, "metadata", metadata);
-	}
+	put_marker(ticket, marker_key, marker_value);
 	return finish(root);
 }
 
