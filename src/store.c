@@ -861,6 +861,9 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 
 /* ---- deletion details ---- */
 
+/* the statuses zd_tickets.status takes (its CHECK constraint), as SQL */
+#define ZD_TICKET_STATUSES "('new', 'open', 'pending', 'hold', 'solved', 'closed')"
+
 static char *
 deletion_sql(void)
 {
@@ -873,10 +876,10 @@ deletion_sql(void)
 					" deleted_by_name = coalesce(x.actor_name, t.deleted_by_name),"
 					" deleted_at = coalesce(x.deleted_at::timestamptz, t.deleted_at),"
 					" status = CASE WHEN t.content_version IS NULL AND x.prev IN"
-					" ('new', 'open', 'pending', 'hold', 'solved', 'closed') THEN x.prev"
+					" " ZD_TICKET_STATUSES " THEN x.prev"
 					" ELSE t.status END,"
 					" content_version = CASE WHEN t.content_version IS NULL AND x.prev IN"
-					" ('new', 'open', 'pending', 'hold', 'solved', 'closed')"
+					" " ZD_TICKET_STATUSES
 					" THEN coalesce(x.deleted_at::timestamptz, t.deleted_at)"
 					" ELSE t.content_version END,"
 					" updated_at = now()"
