@@ -348,8 +348,9 @@ CREATE TRIGGER zd_tickets_fill_requester BEFORE INSERT ON zd_tickets
 					   AND NEW.origin = 'corsa' AND NEW.zendesk_id IS NULL)
 	EXECUTE FUNCTION zd_tickets_fill_requester();
 
--- (not SECURITY DEFINER: it writes the queue without a statement, so the
--- application's role needs no privilege on it all the same)
+-- not SECURITY DEFINER: the item is written straight into the table's heap
+-- and indexes (queue.c), so the application's role needs no privilege on
+-- zd_outbox
 CREATE FUNCTION zd_enqueue_push() RETURNS trigger
 LANGUAGE C AS 'MODULE_PATHNAME', 'zd_enqueue_push';
 

@@ -152,12 +152,12 @@ zd_spi_exec_params_nulls(const char *sql, int nargs, Oid *argtypes, Datum *value
  *
  *		The statements that write one webhook event's ticket and comment
  *		and link a pushed reply (ZD_PLAN_WEBHOOK_TICKET, _COMMENT,
- *		_LINK_REPLY) use a generic plan from the first run: they take their
- *		rows as arrays, whose length a custom plan sees and a generic one
- *		does not, so the plan cache would otherwise plan each webhook's
- *		statements afresh, which was half its cost.  The batch variants
- *		(export pages of 1000 rows) keep custom plans: a generic plan,
- *		made while the tables were small, would join them by scanning.
+ *		_LINK_REPLY) use a generic plan from the first run: they take one
+ *		row of scalars, whose values change no plan, and planning them
+ *		afresh on each of the first calls was a large share of a webhook's
+ *		cost.  The batch variants (export pages of 1000 rows, as arrays)
+ *		keep custom plans: a generic plan, made while the tables were
+ *		small, would join them by scanning.
  */
 SPIPlanPtr
 zd_saved_plan(ZdPlanId id, char *(*build_sql) (void), int nargs, Oid *argtypes)

@@ -320,7 +320,7 @@ tickets_upsert_sql(bool for_page)
 		" count(*) FILTER (WHERE b.zendesk_id IS NULL OR b.source_version IS NULL"
 		" OR w.updated IS DISTINCT FROM b.zendesk_updated_at"
 		" OR w.is_deleted <> b.was_deleted),"
-		" count(*) FILTER (WHERE w.lacks_email)"
+		" 0::int8"				/* pages fetch users themselves */
 		" FROM written w LEFT JOIN before b ON b.zendesk_id = w.zendesk_id" :
 		" SELECT count(*), count(*) FILTER (WHERE w.inserted), 0::int8, 0::int8,"
 		" count(*) FILTER (WHERE w.lacks_email), count(*) FILTER (WHERE w.needs_match)"
@@ -861,25 +861,22 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 
 /* ---- deletion details ---- */
 
-/* the statuses zd_tickets.status takes (its CHECK constraint), as SQL */
-#define ZD_TICKET_STATUSES "('new', 'open', 'pending', 'hold', 'solved', 'closed')"
-
 static char *
 deletion_sql(void)
 {
 	/*
 	 * previous_state is the status the ticket had when deleted: it is the
-	 * content's status as of the deletion, when we have none newer.
+	 * content's status as of the deletion, when we have none newer.  $6
+	 * holds it only when it is a status zd_tickets takes.
 	 */
 	return psprintf("UPDATE %s t SET"
 					" deleted_by_zendesk_id = coalesce(x.actor, t.deleted_by_zendesk_id),"
 					" deleted_by_name = coalesce(x.actor_name, t.deleted_by_name),"
 					" deleted_at = coalesce(x.deleted_at::timestamptz, t.deleted_at),"
-					" status = CASE WHEN t.content_version IS NULL AND x.prev IN"
-					" " ZD_TICKET_STATUSES " THEN x.prev"
-					" ELSE t.status END,"
-					" content_version = CASE WHEN t.content_version IS NULL AND x.prev IN"
-					" " ZD_TICKET_STATUSES
+					" status = CASE WHEN t.content_version IS NULL AND x.prev IS NOT NULL"
+					" THEN x.prev ELSE t.status END,"
+					" content_version = CASE WHEN t.content_version IS NULL"
+					" AND x.prev IS NOT NULL"
 					" THEN coalesce(x.deleted_at::timestamptz, t.deleted_at)"
 					" ELSE t.content_version END,"
 					" updated_at = now()"
@@ -915,9 +912,7 @@ zd_store_deletion_details(int32 connection_id, ZdJsonDeletedTicket *entries, int
 		col_int8(&c[1], entries[i].has_actor_id, entries[i].actor_id);
 		col_text(&c[2], entries[i].actor_name);
 		col_text(&c[3], entries[i].deleted_at);
-		col_text(&c[4], enum_value(entries[i].previous_state, ticket_statuses)
-				 ? enum_value(entries[i].previous_state, ticket_statuses)
-				 : entries[i].previous_state);
+		col_text(&c[4], enum_value(entries[i].previous_state, ticket_statuses));
 	}
 	types[0] = INT4OID;
 	values[0] = Int32GetDatum(connection_id);

@@ -824,9 +824,8 @@ zdjson_parse_time(const char *text, int64_t *epoch_us)
 	hour = fixed_digits(text + 11, 2);
 	minute = fixed_digits(text + 14, 2);
 	second = fixed_digits(text + 17, 2);
-	if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 ||
-		hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60 ||
-		day > days_in_month(year, month))
+	if (year < 1970 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60)
 		return false;
 
 	p = text + 19;
