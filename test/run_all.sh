@@ -44,6 +44,7 @@ cd "$work" || exit 1
 # --- 1. simulator -----------------------------------------------------------
 zd_say "Zendesk simulator: its own tests"
 out=$(as_pg $PYTHON -m unittest discover -s test/sim -p 'test_*.py' 2>&1)
+rc=$?
 echo "$out" | tail -n 4
 ran=$(echo "$out" | sed -n 's/^Ran \([0-9][0-9]*\) tests\{0,1\}.*/\1/p')
 bad=$(echo "$out" | sed -n 's/^FAILED (\(.*\))/\1/p' | grep -o '\(failures\|errors\)=[0-9]*' | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
@@ -52,6 +53,8 @@ if [ -z "$ran" ]; then
 	add 0 1
 else
 	bad=${bad:-0}
+	# a non-zero exit the counts do not explain (e.g. unexpected successes)
+	if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
 	[ "$bad" -gt 0 ] && echo "$out" | grep -A 15 '^\(FAIL\|ERROR\):' | head -n 80
 	add $((ran - bad)) "$bad"
 fi
@@ -64,10 +67,11 @@ regress_suite() {
 	zd_say "$title"
 	local out ok bad
 	out=$(as_pg make -s PG_CONFIG=$PG_CONFIG installcheck "$@" 2>&1)
+	local rc=$?
 	echo "$out" | grep -E '^(test |ok |not ok |All |[ ]*[0-9]+ of [0-9]+ tests)' || true
 	ok=$(echo "$out" | grep -cE '^(test|ok) .* \.\.\. ok|^ok [0-9]+ ')
 	bad=$(echo "$out" | grep -cE '\.\.\. FAILED|^not ok ')
-	if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then
+	if { [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; } || { [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; }; then
 		echo "$out" | tail -n 30
 		bad=1
 	fi
@@ -108,7 +112,8 @@ fi
 if [ "$tap_failed" -gt 0 ] || [ -z "$total" ]; then
 	for f in tmp_check/log/regress_log_*; do
 		[ -f "$f" ] || continue
-		# prove --timer prefixes each line with "[time](elapsed) "
+		# PostgreSQL::Test::Utils prefixes each line of a regress_log
+		# with "[time](elapsed) "
 		if grep -qE '^(\[[^]]*\]\([^)]*\) )?not ok' "$f" ||
 			! grep -qE '^(\[[^]]*\]\([^)]*\) )?ok' "$f"; then
 			echo "--- $f"
@@ -122,10 +127,16 @@ fi
 if [ -x test/unit/run.sh ]; then
 	zd_say "unit tests of the backend-independent C code (ASan, UBSan)"
 	out=$(as_pg bash test/unit/run.sh 2>&1)
+	rc=$?
 	echo "$out" | tail -n 15
 	ok=$(echo "$out" | grep -c '^ok ')
 	bad=$(echo "$out" | grep -c '^not ok ')
+	# a sanitizer report fails the run without a "not ok" line
 	if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+	if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+		echo "$out" | grep -E -B2 -A20 'Sanitizer|runtime error:' | head -n 80
+		bad=1
+	fi
 	add "$ok" "$bad"
 fi
 
