@@ -71,6 +71,7 @@ typedef struct Stream
 struct ZdPullState
 {
 	MemoryContext context;		/* cursors and ids; reset with each run */
+	int			generation;		/* bumped by each reset; tags requests */
 	int64		run_id;			/* 0 while no run is active */
 	char		kind[16];		/* import, full_sync, poll */
 	TimestampTz started_at;
@@ -128,7 +129,9 @@ static const char *step_name(PullStep step);
 
 /*
  * zd_pull_reset
- *		(Re)initialize a connection's pull state: no run active.
+ *		(Re)initialize a connection's pull state: no run active.  Answers
+ *		of requests started before are stale from then on (a new run must
+ *		not take the old run's page).
  */
 void
 zd_pull_reset(ZdConnState *conn)
@@ -145,10 +148,12 @@ zd_pull_reset(ZdConnState *conn)
 	else
 	{
 		MemoryContext context = p->context;
+		int			generation = p->generation;
 
 		MemoryContextReset(context);
 		memset(p, 0, sizeof(ZdPullState));
 		p->context = context;
+		p->generation = generation + 1;
 	}
 }
 
@@ -340,8 +345,8 @@ pull_start(ZdConnState *conn, PullStep step, ZdEndpointClass cls)
 			elog(ERROR, "unexpected pull step %d", step);
 	}
 
-	(void) zd_worker_start_request(conn, ZD_TASK_PULL, step, NULL, cls, "GET", path,
-								   NULL, NULL);
+	(void) zd_worker_start_request(conn, ZD_TASK_PULL, step, p->generation, NULL, cls,
+								   "GET", path, NULL, NULL);
 	step_stream(p, step)->in_flight = true;
 	if (step == STEP_TICKETS || step == STEP_EVENTS)
 		p->last_was_tickets = (step == STEP_TICKETS);
@@ -365,7 +370,7 @@ zd_pull_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag)
 	ZdOutcome	outcome;
 	const char *parse_error = NULL;
 
-	if (tag->generation != conn->generation)
+	if (tag->generation != p->generation)
 		return;					/* started before a reset: not this state's */
 	stream->in_flight = false;
 	if (!conn->present || conn->account == NULL)

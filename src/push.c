@@ -57,6 +57,7 @@ struct ZdPushState
 	MemoryContext context;
 	List	   *items;			/* claimed, not finished */
 	TimestampTz next_claim_at;
+	int			generation;		/* bumped by each reset; tags requests */
 	int			stale_in_flight;	/* requests sent before the last reset */
 	bool		orphans_requeued;	/* items left in flight were requeued */
 };
@@ -100,6 +101,7 @@ zd_push_reset(ZdConnState *conn)
 		}
 		MemoryContextReset(p->context);
 		p->items = NIL;
+		p->generation++;
 		p->orphans_requeued = false;
 	}
 	p->next_claim_at = 0;
@@ -484,7 +486,7 @@ push_start(ZdConnState *conn, PushItem *item)
 
 	if (item->kind == PUSH_REPLY)
 		zd_worker_note_reply_push();
-	(void) zd_worker_start_request(conn, ZD_TASK_PUSH, 0, item,
+	(void) zd_worker_start_request(conn, ZD_TASK_PUSH, 0, conn->push->generation, item,
 								   ZD_ENDPOINT_ACCOUNT, method, path, body, key);
 	item->in_flight = true;
 }
@@ -511,7 +513,7 @@ zd_push_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag)
 	const char *parse_error = NULL;
 	volatile bool ok = true;
 
-	if (tag->generation != conn->generation)
+	if (tag->generation != conn->push->generation)
 	{
 		/* claimed before a reset: gone (the item goes again as a retry) */
 		conn->push->stale_in_flight--;
@@ -522,11 +524,11 @@ zd_push_handle(ZdConnState *conn, ZdHttpRequest *req, ZdRequestTag *tag)
 	{
 		/*
 		 * The account is gone (its token could not be decrypted): the
-		 * answer cannot be noted.  The item, still in flight in zd_outbox,
-		 * goes again as a retry once the account is back.
+		 * answer cannot be noted.  The item goes back to the queue, as a
+		 * retry (which looks for what the request may have done).
 		 */
-		conn->push->orphans_requeued = false;
-		push_finish(conn, item);
+		push_retry_later(conn, item, zdapi_retry_delay_ms(item->attempts),
+						 "the account's API token could not be read");
 		return;
 	}
 	item->req = req;

@@ -244,8 +244,8 @@ worker_dispatch(ZdHttpRequest *req)
  *		live in their own memory context until the task has handled them.
  */
 ZdHttpRequest *
-zd_worker_start_request(ZdConnState *conn, ZdTaskKind task, int step, void *data,
-						ZdEndpointClass cls, const char *method, const char *path,
+zd_worker_start_request(ZdConnState *conn, ZdTaskKind task, int step, int generation,
+						void *data, ZdEndpointClass cls, const char *method, const char *path,
 						const char *body, const char *idempotency_key)
 {
 	MemoryContext context = AllocSetContextCreate(conn->context, "corsa_zendesk request",
@@ -256,7 +256,7 @@ zd_worker_start_request(ZdConnState *conn, ZdTaskKind task, int step, void *data
 
 	tag->task = task;
 	tag->step = step;
-	tag->generation = conn->generation;
+	tag->generation = generation;
 	tag->conn = conn;
 	tag->context = context;
 	tag->data = data;
@@ -451,14 +451,13 @@ worker_connection(int32 id)
 
 /*
  * worker_reset_tasks
- *		Start a connection's pull and push afresh (no run, no item).  The
- *		answers of requests started before arrive with an older generation:
- *		the tasks know them for stale.
+ *		Start a connection's pull and push afresh (no run, no item).  Each
+ *		reset starts a new generation of its task's requests: the answers
+ *		of earlier ones are known for stale.
  */
 static void
 worker_reset_tasks(ZdConnState *conn)
 {
-	conn->generation++;
 	zd_pull_reset(conn);
 	zd_push_reset(conn);
 }

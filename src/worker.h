@@ -37,7 +37,6 @@ typedef struct ZdConnState
 	bool		has_pending_run;	/* a queued or running run exists */
 	bool		fill_requested;	/* something lacks data the API can give */
 	int			in_flight;		/* requests of this connection in flight */
-	int			generation;		/* bumped when its tasks are reset */
 	ZdPullState *pull;
 	ZdPushState *push;
 	MemoryContext context;
@@ -54,7 +53,7 @@ typedef struct ZdRequestTag
 {
 	ZdTaskKind	task;
 	int			step;			/* the task's own sub-kind */
-	int			generation;		/* the connection's when the request started */
+	int			generation;		/* its task's state when the request started */
 	ZdConnState *conn;
 	MemoryContext context;		/* holds the request; deleted after handling */
 	void	   *data;			/* the task's own data */
@@ -79,7 +78,7 @@ extern void zd_worker_log_failure(const char *task, const char *message);
 extern void zd_worker_recover(void *arg);
 extern void zd_worker_note_reply_push(void);
 extern ZdHttpRequest *zd_worker_start_request(ZdConnState *conn, ZdTaskKind task,
-											  int step, void *data,
+											  int step, int generation, void *data,
 											  ZdEndpointClass cls,
 											  const char *method, const char *path,
 											  const char *body,

@@ -334,6 +334,9 @@ ok( wait_until(sub {
 				  . "(SELECT id FROM zd_replies WHERE body = 'Reply applied late')") eq 'sent';
 		}, 60),
 	'a reply whose PUT timed out is pushed');
+cmp_ok($node->safe_psql('postgres', "SELECT attempts FROM zd_outbox WHERE reply_id = "
+		  . "(SELECT id FROM zd_replies WHERE body = 'Reply applied late')"),
+	'>=', 2, 'by a retry, after the timeout');
 # the slow PUT has ended at the simulator: whatever it wrote is there
 ok( wait_until(sub {
 			grep { ($_->{fault} // '') eq 'delay' && defined $_->{status} }
