@@ -270,15 +270,23 @@ push_claim(void *arg)
 	/*
 	 * Items in flight that this process is not sending were left by a
 	 * restart or a crash: they go again, as retries.  Looked at once, when
-	 * nothing of ours is in flight (after start and after a reset).
+	 * nothing of ours is in flight (after start and after a reset).  A
+	 * reply's retry looks in the audits no sooner than twice the request
+	 * timeout after its attempt left, as after a failure it saw
+	 * (zd_push_handle): Zendesk may still be applying that attempt.
 	 */
 	if (!p->orphans_requeued && p->items == NIL)
 	{
-		Datum		id = Int32GetDatum(conn->id);
+		Datum		args[2] = {Int32GetDatum(conn->id), Int64GetDatum(2 * (int64) zd_http_timeout)};
 
-		zd_spi_exec_params(psprintf("UPDATE %s SET state = 'pending' WHERE connection_id = $1"
-									" AND state = 'in_flight'", zd_qualified("zd_outbox")),
-						   1, (Oid[]) {INT4OID}, &id, SPI_OK_UPDATE);
+		zd_spi_exec_params(psprintf("UPDATE %s SET state = 'pending',"
+									" next_attempt_at = CASE WHEN kind = 'add_reply'"
+									" THEN greatest(next_attempt_at,"
+									" claimed_at + $2 * interval '1 millisecond')"
+									" ELSE next_attempt_at END"
+									" WHERE connection_id = $1 AND state = 'in_flight'",
+									zd_qualified("zd_outbox")),
+						   2, (Oid[]) {INT4OID, INT8OID}, args, SPI_OK_UPDATE);
 		p->orphans_requeued = true;
 	}
 

@@ -475,5 +475,38 @@ is($replies, 200, 'and 200 replies, none twice');
 is($node->safe_psql('postgres', "SELECT count(*) FROM zd_tickets WHERE subject LIKE 'C ticket %' AND sync_state = 'synced'"),
 	'200', 'every row synced here');
 
+# --- 6b. a reply on its way when the server stops ----------------------------------------------
+# After the restart its item goes again as a retry, which looks in the
+# audits first: no sooner than twice the request timeout after the attempt
+# left, as Zendesk may still be applying it (here it takes 8 s; the
+# restart takes a second or two).
+my ($crash_ticket, $crash_zid) = split /\|/, $node->safe_psql('postgres',
+	"SELECT id, zendesk_id FROM zd_tickets WHERE subject = 'A ticket 5'");
+my $crash_since = $sim->last_request_seq;
+$sim->add_fault(kind => 'delay', delay_ms => 8000, nth => 1, method => 'PUT',
+	path => "^/api/v2/tickets/$crash_zid");
+$node->safe_psql('postgres',
+	"SET ROLE app; INSERT INTO zd_replies (ticket_id, body) VALUES ($crash_ticket, 'Reply across a crash')");
+ok( wait_until(sub {
+			grep { ($_->{fault} // '') eq 'delay' } @{ $sim->requests($crash_since) };
+		}),
+	'a reply\'s PUT reached Zendesk, which is slow to apply it');
+$node->stop('immediate');
+$node->start;
+ok( wait_until(sub {
+			$node->safe_psql('postgres', "SELECT state FROM zd_outbox WHERE reply_id = "
+				  . "(SELECT id FROM zd_replies WHERE body = 'Reply across a crash')") eq 'sent';
+		}, 60),
+	'after the restart, the reply is pushed to the end');
+ok( wait_until(sub {
+			grep { ($_->{fault} // '') eq 'delay' && defined $_->{status} }
+			  @{ $sim->requests($crash_since) };
+		}),
+	'the slow PUT was applied by the simulator');
+$sim->clear_faults;
+is(scalar(grep { $_->{body} eq 'Reply across a crash' }
+		  @{ $sim->get("/_sim/state/tickets/$crash_zid")->{ticket}{comments} }),
+	1, 'once: the retry looked in the audits only after Zendesk could have applied the first attempt');
+
 $node->stop;
 done_testing();
