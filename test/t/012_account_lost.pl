@@ -22,13 +22,14 @@ $sim->post('/_sim/seed', { tickets => $TICKETS, comments_per_ticket => 2, reques
 
 my $node = corsa_node('main', sim => $sim,
 	conf => "corsa_zendesk.poll_interval = 0\ncorsa_zendesk.incremental_rate_limit = 600\n"
-	  . "corsa_zendesk.max_attempts = 2\ncorsa_zendesk.retry_max_delay = '1s'\n");
+	  . "corsa_zendesk.max_attempts = 2\ncorsa_zendesk.retry_max_delay = '1s'\n"
+	  . "log_statement = none\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION corsa_zendesk');
 
-# the first export page takes 4 s: time to spoil the token meanwhile
+# the first export page takes 8 s: time to spoil the token meanwhile
 my $since = $sim->last_request_seq;
-$sim->add_fault(kind => 'delay', delay_ms => 4000, nth => 1, method => 'GET',
+$sim->add_fault(kind => 'delay', delay_ms => 8000, nth => 1, method => 'GET',
 	path => '^/api/v2/incremental/tickets/cursor');
 my ($conn_id, $token, $run) = split /\|/, $node->safe_psql('postgres',
 	"SELECT connection_id, webhook_token, import_run_id "
@@ -50,6 +51,8 @@ ok( wait_until(sub {
 				"SELECT count(*) FROM zd_sync_log WHERE level = 'error' AND message LIKE '%decrypting%'") ne '0';
 		}),
 	'the worker says it cannot decrypt the token');
+ok(!grep({ ($_->{fault} // '') eq 'delay' && defined $_->{status} } @{ $sim->requests($since) }),
+	'before the first page was answered');
 
 # a reply queued meanwhile waits for the account
 my $ticket = $node->safe_psql('postgres',
@@ -73,7 +76,6 @@ $node->safe_psql('postgres', qq{
 	SELECT zd_poll_now('acme');
 });
 is(wait_for_run($node, $run, 60), 'succeeded', 'the import goes on to the end');
-my $state = $sim->get('/_sim/state');
 is($node->safe_psql('postgres', "SELECT count(*) FROM zd_tickets WHERE origin = 'zendesk'"),
 	$TICKETS, 'with every ticket, once');
 ok( wait_until(sub {
