@@ -126,17 +126,17 @@ store_pushed_comment(int32 connection_id, int64 ticket_id, int64 reply_id,
 	if (reply_id != 0)
 	{
 		zd_spi_exec_params_nulls(psprintf("DELETE FROM %s WHERE connection_id = $1"
-						   " AND zendesk_comment_id = $4 AND id <> $3"
-						   " AND origin = 'zendesk'", replies),
-				  10, types, values, nulls, SPI_OK_DELETE);
+										  " AND zendesk_comment_id = $4 AND id <> $3"
+										  " AND origin = 'zendesk'", replies),
+								 10, types, values, nulls, SPI_OK_DELETE);
 		zd_spi_exec_params_nulls(psprintf("UPDATE %s SET ticket_id = $2, zendesk_comment_id = $4,"
-						   " zendesk_audit_id = $5,"
-						   " author_zendesk_id = coalesce(author_zendesk_id, $6),"
-						   " zendesk_created_at = $7::timestamptz,"
-						   " html_body = coalesce($8, html_body), raw = $9::jsonb,"
-						   " sync_state = 'synced', sync_error = NULL, updated_at = now()"
-						   " WHERE id = $3", replies),
-				  10, types, values, nulls, SPI_OK_UPDATE);
+										  " zendesk_audit_id = $5,"
+										  " author_zendesk_id = coalesce(author_zendesk_id, $6),"
+										  " zendesk_created_at = $7::timestamptz,"
+										  " html_body = coalesce($8, html_body), raw = $9::jsonb,"
+										  " sync_state = 'synced', sync_error = NULL, updated_at = now()"
+										  " WHERE id = $3", replies),
+								 10, types, values, nulls, SPI_OK_UPDATE);
 	}
 	else
 		zd_spi_exec_params_nulls(psprintf("INSERT INTO %s AS r (ticket_id, connection_id,"
@@ -305,10 +305,10 @@ zd_push_record_status(void *arg)
 
 	zd_xact_begin("corsa_zendesk: recording a pushed status");
 	zd_spi_exec_params_nulls(psprintf("UPDATE %s SET sync_state = 'synced', sync_error = NULL,"
-					   " content_version = greatest(content_version, $2),"
-					   " source_version = greatest(source_version, $2)"
-					   " WHERE id = $1", zd_qualified("zd_tickets")),
-			  2, (Oid[]) {INT8OID, TIMESTAMPTZOID}, values, nulls, SPI_OK_UPDATE);
+									" content_version = greatest(content_version, $2),"
+									" source_version = greatest(source_version, $2)"
+									" WHERE id = $1", zd_qualified("zd_tickets")),
+							 2, (Oid[]) {INT8OID, TIMESTAMPTZOID}, values, nulls, SPI_OK_UPDATE);
 	mark_item_sent(item);
 	zd_xact_commit();
 }

@@ -84,17 +84,23 @@ outbox_insert(Oid nsp, const OutboxItem *item)
 {
 	Relation	rel = table_open(schema_relid(nsp, "zd_outbox"), RowExclusiveLock);
 	TupleDesc	desc = RelationGetDescr(rel);
-	Datum	   *values = palloc0(sizeof(Datum) * desc->natts);
-	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
 	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	EState	   *estate;
 	ResultRelInfo *result_rel;
 	TupleTableSlot *slot;
+	Datum	   *values;
+	bool	   *nulls;
 	List	   *deferred;
 	int			i;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION)
 		elog(ERROR, "zd_outbox of extension \"%s\" is not a plain table", ZD_EXTENSION_NAME);
+
+	estate = CreateExecutorState();
+	slot = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
+	ExecClearTuple(slot);
+	values = slot->tts_values;
+	nulls = slot->tts_isnull;
 
 	for (i = 0; i < desc->natts; i++)
 	{
@@ -140,14 +146,11 @@ outbox_insert(Oid nsp, const OutboxItem *item)
 		nulls[i] = isnull;
 	}
 
-	estate = CreateExecutorState();
+	ExecStoreVirtualTuple(slot);
+
 	result_rel = makeNode(ResultRelInfo);
 	InitResultRelInfo(result_rel, rel, 1, NULL, 0);
 	ExecOpenIndices(result_rel, false);
-	slot = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
-	memcpy(slot->tts_values, values, sizeof(Datum) * desc->natts);
-	memcpy(slot->tts_isnull, nulls, sizeof(bool) * desc->natts);
-	ExecStoreVirtualTuple(slot);
 
 	simple_table_tuple_insert(rel, slot);
 	deferred = ExecInsertIndexTuples(result_rel, slot, estate, false, false, NULL, NIL);

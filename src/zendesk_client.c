@@ -187,12 +187,12 @@ zdapi_note_sent(ZdAccount *account, ZdEndpointClass cls, TimestampTz now)
 }
 
 /*
- * zdapi_backoff_ms
+ * backoff_ms
  *		Exponential backoff with "equal jitter": half of base * 2^(attempt-1)
  *		(capped) plus a random share of the other half.
  */
-long
-zdapi_backoff_ms(int attempt, long base_ms, long cap_ms)
+static long
+backoff_ms(int attempt, long base_ms, long cap_ms)
 {
 	double		delay = (double) base_ms;
 	int			i;
@@ -211,7 +211,7 @@ zdapi_backoff_ms(int attempt, long base_ms, long cap_ms)
 long
 zdapi_retry_delay_ms(int attempt)
 {
-	return zdapi_backoff_ms(attempt, 1000, zd_retry_max_delay);
+	return backoff_ms(attempt, 1000, zd_retry_max_delay);
 }
 
 /*

@@ -65,7 +65,6 @@ extern void zdapi_note_sent(ZdAccount *account, ZdEndpointClass cls,
 							TimestampTz now);
 extern ZdOutcome zdapi_note_result(ZdAccount *account, ZdHttpRequest *req,
 								   int attempt, long *retry_in_ms);
-extern long zdapi_backoff_ms(int attempt, long base_ms, long cap_ms);
 extern long zdapi_retry_delay_ms(int attempt);
 extern ZdHttpRequest *zdapi_call(ZdAccount *account, ZdEndpointClass cls,
 								 const char *method, const char *path,
