@@ -37,7 +37,7 @@ use Test::More ();
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(bench_name bench_result bench_note bench_time proc_status
-  proc_cpu_seconds server_cpu_seconds wait_for_quiet fmt);
+  proc_cpu_seconds server_cpu_seconds wait_for_quiet fmt median);
 
 my $T0 = time();
 
@@ -123,8 +123,10 @@ sub proc_status
 	return \%s;
 }
 
-# user + system CPU seconds of a process so far; undef when it is gone
-sub proc_cpu_seconds
+# the fields of /proc/<pid>/stat after pid and comm (0 = state, 1 = ppid,
+# 11/12 = utime/stime, 13/14 = cutime/cstime, in clock ticks); undef when
+# the process is gone
+sub _proc_stat_fields
 {
 	my ($pid) = @_;
 	open(my $fh, '<', "/proc/$pid/stat") or return undef;
@@ -133,10 +135,17 @@ sub proc_cpu_seconds
 	return undef unless defined $line;
 	# the command name (field 2) is in parentheses and may hold spaces
 	$line =~ s/^.*\)\s+//s;
-	my @f = split /\s+/, $line;
-	# fields 14 and 15 (utime, stime) are 11 and 12 once pid and comm are gone
-	my $ticks = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
-	return ($f[11] + $f[12]) / $ticks;
+	return [ split /\s+/, $line ];
+}
+
+sub _ticks { return POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100; }
+
+# user + system CPU seconds of a process so far; undef when it is gone
+sub proc_cpu_seconds
+{
+	my ($pid) = @_;
+	my $f = _proc_stat_fields($pid) or return undef;
+	return ($f->[11] + $f->[12]) / _ticks();
 }
 
 # CPU seconds (user + system) the whole server has used so far: the
@@ -151,29 +160,29 @@ sub server_cpu_seconds
 	my $pm = <$pf>;
 	close $pf;
 	chomp $pm;
-	my $ticks = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
 	my $total = 0;
 	opendir(my $dh, '/proc') or croak "cannot read /proc";
 	for my $pid (grep { /^\d+$/ } readdir $dh)
 	{
-		open(my $fh, '<', "/proc/$pid/stat") or next;
-		my $line = <$fh>;
-		close $fh;
-		next unless defined $line;
-		$line =~ s/^.*\)\s+//s;
-		my @f = split /\s+/, $line;
-		# after pid and comm: 1 = ppid, 11/12 = utime/stime, 13/14 = cutime/cstime
+		my $f = _proc_stat_fields($pid) or next;
 		if ($pid == $pm)
 		{
-			$total += $f[11] + $f[12] + $f[13] + $f[14];
+			$total += $f->[11] + $f->[12] + $f->[13] + $f->[14];
 		}
-		elsif ($f[1] == $pm)
+		elsif ($f->[1] == $pm)
 		{
-			$total += $f[11] + $f[12];
+			$total += $f->[11] + $f->[12];
 		}
 	}
 	closedir $dh;
-	return $total / $ticks;
+	return $total / _ticks();
+}
+
+# the median of a list of numbers
+sub median
+{
+	my @v = sort { $a <=> $b } @_;
+	return @v % 2 ? $v[ $#v / 2 ] : ($v[ @v / 2 - 1 ] + $v[ @v / 2 ]) / 2;
 }
 
 # Wait until no autovacuum worker runs on the node (at most $timeout

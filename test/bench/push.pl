@@ -56,12 +56,6 @@ END
 	$? = $rc;
 }
 
-sub median
-{
-	my @v = sort { $a <=> $b } @_;
-	return @v % 2 ? $v[ $#v / 2 ] : ($v[ @v / 2 - 1 ] + $v[ @v / 2 ]) / 2;
-}
-
 sub percentile
 {
 	my ($p, @v) = @_;
@@ -136,8 +130,7 @@ close $s;
 # process: the backend, the worker it wakes, the WAL writer)
 sub pgbench_tps
 {
-	my $worker = $node->safe_psql('trig', "SELECT pid FROM pg_stat_activity "
-		  . "WHERE backend_type = 'corsa_zendesk worker' AND datname = 'trig'");
+	my $worker = CorsaTest::worker_pids($node)->{trig} or die "no worker for database trig";
 	my $worker_cpu0 = proc_cpu_seconds($worker);
 	my $cpu0 = server_cpu_seconds($node);
 	my ($out, $err) = run_command([ 'pgbench', '-n', '-M', 'prepared', '-c', 1, '-t', $PGBENCH_TX,

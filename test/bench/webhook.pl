@@ -155,6 +155,7 @@ for my $round (1 .. $ROUNDS)
 	push @insert, pgbench_rate('insert');
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM bench_raw'), $INSERT_PASSES * $n,
 		"round $round: the bare INSERT stored every body, $INSERT_PASSES times");
+	reset_tables();
 	push @floor, pgbench_rate('floor');
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM floor_events'), $n,
 		"round $round: the floor statement recorded every event");
@@ -172,11 +173,6 @@ my $state = $sim->get('/_sim/state');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM zd_tickets'), scalar(@{ $state->{tickets} }),
 	'the last round holds every ticket the simulator has (permanently deleted ones labelled)');
 
-sub median
-{
-	my @v = sort { $a <=> $b } @_;
-	return @v % 2 ? $v[ $#v / 2 ] : ($v[ @v / 2 - 1 ] + $v[ @v / 2 ]) / 2;
-}
 my $ingest_rate = median(@ingest);
 my $insert_rate = median(@insert);
 bench_result('ingest rate (2 clients)', $ingest_rate, 'events/s', '>= 5000');
