@@ -214,6 +214,22 @@ sub last_request_seq
 	return $self->get('/_sim/requests?since=0')->{last_seq} // 0;
 }
 
+# sequence number of the latest webhook event the simulator sent
+sub last_webhook_seq
+{
+	my ($self) = @_;
+	return $self->get('/_sim/webhooks?since=0')->{last_seq} // 0;
+}
+
+# the requests since $since on which a fault of $kind fired; with
+# $answered, only those the simulator has answered (their writes are done)
+sub faulted_requests
+{
+	my ($self, $since, $kind, $answered) = @_;
+	return grep { ($_->{fault} // '') eq $kind && (!$answered || defined $_->{status}) }
+	  @{ $self->requests($since) };
+}
+
 # Agents at work: create `tickets` tickets for `people` requesters
 # (person<N>@example.org), then reply, change statuses and fields, delete,
 # restore, merge and mark spam at random until the actions have emitted at

@@ -224,7 +224,7 @@ sub check_no_duplicates
 }
 
 # --- 1. no faults ---------------------------------------------------------------------
-my $since = $sim->get('/_sim/webhooks?since=0')->{last_seq} // 0;
+my $since = $sim->last_webhook_seq;
 my $t0 = time();
 application_writes('A');
 wait_for_queue('A');
@@ -234,7 +234,7 @@ check_simulator('A');
 check_no_duplicates('A', $since);
 
 # --- 2. with 20 % of the requests failing ---------------------------------------------
-$since = $sim->get('/_sim/webhooks?since=0')->{last_seq};
+$since = $sim->last_webhook_seq;
 my $log_since = $sim->last_request_seq;
 # (every 429 pauses the whole account for its Retry-After: a few of them).
 # Each rule draws on its own: 1 - (1-p1)(1-p2)... = 20.6 % of the requests.
@@ -286,7 +286,7 @@ sub json_comment_id
 # --- 3. a webhook for a reply whose push is unanswered -----------------------------------
 my ($race_ticket, $race_zid) = split /\|/, $node->safe_psql('postgres',
 	"SELECT id, zendesk_id FROM zd_tickets WHERE subject = 'A ticket 7'");
-$since = $sim->get('/_sim/webhooks?since=0')->{last_seq};
+$since = $sim->last_webhook_seq;
 # the write lands but its answer is lost; the worker's check of the audits is slow
 $sim->add_fault(kind => 'apply_then_drop', method => 'PUT', path => "^/api/v2/tickets/$race_zid");
 $sim->add_fault(kind => 'delay', delay_ms => 3000, method => 'GET', path => "/audits");
@@ -339,8 +339,7 @@ cmp_ok($node->safe_psql('postgres', "SELECT attempts FROM zd_outbox WHERE reply_
 	'>=', 2, 'by a retry, after the timeout');
 # the slow PUT has ended at the simulator: whatever it wrote is there
 ok( wait_until(sub {
-			grep { ($_->{fault} // '') eq 'delay' && defined $_->{status} }
-			  @{ $sim->requests($late_since) };
+			$sim->faulted_requests($late_since, 'delay', 1);
 		}),
 	'the timed-out PUT was applied by the simulator');
 $sim->clear_faults;
@@ -488,7 +487,7 @@ $sim->add_fault(kind => 'delay', delay_ms => 8000, nth => 1, method => 'PUT',
 $node->safe_psql('postgres',
 	"SET ROLE app; INSERT INTO zd_replies (ticket_id, body) VALUES ($crash_ticket, 'Reply across a crash')");
 ok( wait_until(sub {
-			grep { ($_->{fault} // '') eq 'delay' } @{ $sim->requests($crash_since) };
+			$sim->faulted_requests($crash_since, 'delay');
 		}),
 	'a reply\'s PUT reached Zendesk, which is slow to apply it');
 $node->stop('immediate');
@@ -499,8 +498,7 @@ ok( wait_until(sub {
 		}, 60),
 	'after the restart, the reply is pushed to the end');
 ok( wait_until(sub {
-			grep { ($_->{fault} // '') eq 'delay' && defined $_->{status} }
-			  @{ $sim->requests($crash_since) };
+			$sim->faulted_requests($crash_since, 'delay', 1);
 		}),
 	'the slow PUT was applied by the simulator');
 $sim->clear_faults;

@@ -35,7 +35,7 @@ my ($conn_id, $token, $run) = split /\|/, $node->safe_psql('postgres',
 	"SELECT connection_id, webhook_token, import_run_id "
 	  . "FROM zd_configure('acme', 'admin\@acme.example', 'sim-admin-token')");
 ok( wait_until(sub {
-			grep { ($_->{fault} // '') eq 'delay' } @{ $sim->requests($since) };
+			$sim->faulted_requests($since, 'delay');
 		}),
 	'the import asked for its first page');
 
@@ -51,7 +51,7 @@ ok( wait_until(sub {
 				"SELECT count(*) FROM zd_sync_log WHERE level = 'error' AND message LIKE '%decrypting%'") ne '0';
 		}),
 	'the worker says it cannot decrypt the token');
-ok(!grep({ ($_->{fault} // '') eq 'delay' && defined $_->{status} } @{ $sim->requests($since) }),
+ok(!$sim->faulted_requests($since, 'delay', 1),
 	'before the first page was answered');
 
 # a reply queued meanwhile waits for the account
@@ -61,7 +61,7 @@ my $ticket = $node->safe_psql('postgres',
 
 # the slow page's answer arrives while there is no account
 ok( wait_until(sub {
-			grep { ($_->{fault} // '') eq 'delay' && defined $_->{status} } @{ $sim->requests($since) };
+			$sim->faulted_requests($since, 'delay', 1);
 		}),
 	'the first page was answered');
 sleep 1;
@@ -90,7 +90,7 @@ is(scalar(grep { ($_->{external_id} // '') eq "corsa:$ticket" } @{ $sim->get('/_
 # tell yet: the worker asks Zendesk, which fails every time
 $sim->post('/_sim/config', { webhook_bearer_token => $token });
 $sim->add_fault(kind => '5xx', path => '^/api/v2/users/show_many');
-my $wh_since = $sim->get('/_sim/webhooks?since=0')->{last_seq} // 0;
+my $wh_since = $sim->last_webhook_seq;
 $sim->post('/_sim/actions/create_ticket', { requester_email => 'stranger@example.net', body => 'Hello?' });
 my ($created) = grep { $_->{type} =~ /created/ } @{ $sim->get("/_sim/webhooks?since=$wh_since")->{events} };
 ok($created, 'Zendesk sent the webhook of a new ticket');
