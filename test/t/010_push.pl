@@ -283,6 +283,38 @@ sub json_comment_id
 	return $json->decode($e->{body})->{event}{comment}{id};
 }
 
+# the queue item of the reply with this body: one of its columns
+sub reply_item
+{
+	my ($body, $column) = @_;
+	return $node->safe_psql('postgres', "SELECT $column FROM zd_outbox WHERE reply_id = "
+		  . "(SELECT id FROM zd_replies WHERE body = '$body')");
+}
+
+# how many comments of a Zendesk ticket have this body
+sub comments_in_zendesk
+{
+	my ($zid, $body) = @_;
+	return scalar(grep { $_->{body} eq $body }
+		  @{ $sim->get("/_sim/state/tickets/$zid")->{ticket}{comments} });
+}
+
+# a reply, queued by the application, whose PUT Zendesk takes 8 s to apply
+# (the next PUT of that ticket only); returns the ticket's Zendesk id and
+# the simulator's request sequence number before it
+sub slow_reply
+{
+	my ($subject, $body) = @_;
+	my ($ticket, $zid) = split /\|/, $node->safe_psql('postgres',
+		"SELECT id, zendesk_id FROM zd_tickets WHERE subject = '$subject'");
+	my $since = $sim->last_request_seq;
+	$sim->add_fault(kind => 'delay', delay_ms => 8000, nth => 1, method => 'PUT',
+		path => "^/api/v2/tickets/$zid");
+	$node->safe_psql('postgres',
+		"SET ROLE app; INSERT INTO zd_replies (ticket_id, body) VALUES ($ticket, '$body')");
+	return ($zid, $since);
+}
+
 # --- 3. a webhook for a reply whose push is unanswered -----------------------------------
 my ($race_ticket, $race_zid) = split /\|/, $node->safe_psql('postgres',
 	"SELECT id, zendesk_id FROM zd_tickets WHERE subject = 'A ticket 7'");
@@ -313,39 +345,23 @@ ok( wait_until(sub {
 $sim->clear_faults;
 is_deeply(rows("SELECT origin, zendesk_comment_id IS NOT NULL AS linked FROM zd_replies WHERE body = 'Racing reply'"),
 	[ { origin => 'corsa', linked => JSON::PP::true } ], 'one row for that reply');
-my $zreplies = grep { $_->{body} eq 'Racing reply' }
-  @{ $sim->get("/_sim/state/tickets/$race_zid")->{ticket}{comments} };
-is($zreplies, 1, 'and one comment in Zendesk');
+is(comments_in_zendesk($race_zid, 'Racing reply'), 1, 'and one comment in Zendesk');
 
 # --- 3b. a reply applied by Zendesk after its request timed out -------------------------------
 # Zendesk takes 8 s over the PUT (the write lands then); the worker gives
 # up at 5 s (http_timeout).  A comment has no idempotency key: the retry
 # looks in the audits first, and must not look before Zendesk could have
 # finished, or it finds nothing and posts the reply a second time.
-my ($late_ticket, $late_zid) = split /\|/, $node->safe_psql('postgres',
-	"SELECT id, zendesk_id FROM zd_tickets WHERE subject = 'A ticket 6'");
-my $late_since = $sim->last_request_seq;
-$sim->add_fault(kind => 'delay', delay_ms => 8000, nth => 1, method => 'PUT',
-	path => "^/api/v2/tickets/$late_zid");
-$node->safe_psql('postgres',
-	"SET ROLE app; INSERT INTO zd_replies (ticket_id, body) VALUES ($late_ticket, 'Reply applied late')");
-ok( wait_until(sub {
-			$node->safe_psql('postgres', "SELECT state FROM zd_outbox WHERE reply_id = "
-				  . "(SELECT id FROM zd_replies WHERE body = 'Reply applied late')") eq 'sent';
-		}, 60),
+my ($late_zid, $late_since) = slow_reply('A ticket 6', 'Reply applied late');
+ok(wait_until(sub { reply_item('Reply applied late', 'state') eq 'sent' }, 60),
 	'a reply whose PUT timed out is pushed');
-cmp_ok($node->safe_psql('postgres', "SELECT attempts FROM zd_outbox WHERE reply_id = "
-		  . "(SELECT id FROM zd_replies WHERE body = 'Reply applied late')"),
-	'>=', 2, 'by a retry, after the timeout');
+cmp_ok(reply_item('Reply applied late', 'attempts'), '>=', 2, 'by a retry, after the timeout');
 # the slow PUT has ended at the simulator: whatever it wrote is there
-ok( wait_until(sub {
-			$sim->faulted_requests($late_since, 'delay', 1);
-		}),
+ok(wait_until(sub { $sim->faulted_requests($late_since, 'delay', 1) }),
 	'the timed-out PUT was applied by the simulator');
 $sim->clear_faults;
-is(scalar(grep { $_->{body} eq 'Reply applied late' }
-		  @{ $sim->get("/_sim/state/tickets/$late_zid")->{ticket}{comments} }),
-	1, 'once: the retry looked in the audits only after Zendesk could have applied it');
+is(comments_in_zendesk($late_zid, 'Reply applied late'), 1,
+	'once: the retry looked in the audits only after Zendesk could have applied it');
 
 # --- 4. a permanent 4xx, fixed, retried -----------------------------------------------------
 $node->safe_psql('postgres', q{SET ROLE app;
@@ -422,19 +438,16 @@ my ($dc_ticket, $dc_zid) = split /\|/, $node->safe_psql('postgres',
 $sim->add_fault(kind => 'delay', delay_ms => 3000, method => 'PUT', path => "^/api/v2/tickets/$dc_zid");
 $node->safe_psql('postgres',
 	"SET ROLE app; INSERT INTO zd_replies (ticket_id, body) VALUES ($dc_ticket, 'Reply across a reconnect')");
-my $dc_item = "SELECT state FROM zd_outbox WHERE reply_id = "
-  . "(SELECT id FROM zd_replies WHERE body = 'Reply across a reconnect')";
-ok(wait_until(sub { $node->safe_psql('postgres', $dc_item) eq 'in_flight' }),
+ok(wait_until(sub { reply_item('Reply across a reconnect', 'state') eq 'in_flight' }),
 	'a reply is being pushed (its answer is slow)');
 $node->safe_psql('postgres', "SELECT zd_disconnect('acme')");
 sleep 1;	# the worker drops the account and its items meanwhile
 $node->safe_psql('postgres', "SELECT count(*) FROM zd_configure('acme', 'admin\@acme.example', 'sim-admin-token')");
-ok(wait_until(sub { $node->safe_psql('postgres', $dc_item) eq 'sent' }),
+ok(wait_until(sub { reply_item('Reply across a reconnect', 'state') eq 'sent' }),
 	'after the reconnect, the reply is pushed to the end');
 $sim->clear_faults;
-is(scalar(grep { $_->{body} eq 'Reply across a reconnect' }
-		  @{ $sim->get("/_sim/state/tickets/$dc_zid")->{ticket}{comments} }),
-	1, 'once: the retry waited for the first attempt');
+is(comments_in_zendesk($dc_zid, 'Reply across a reconnect'), 1,
+	'once: the retry waited for the first attempt');
 
 # --- 6. an immediate stop in the middle of pushes -----------------------------------------------
 # (answers take 50 ms, so that the stop finds requests in flight)
@@ -479,32 +492,18 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM zd_tickets WHERE subject L
 # audits first: no sooner than twice the request timeout after the attempt
 # left, as Zendesk may still be applying it (here it takes 8 s; the
 # restart takes a second or two).
-my ($crash_ticket, $crash_zid) = split /\|/, $node->safe_psql('postgres',
-	"SELECT id, zendesk_id FROM zd_tickets WHERE subject = 'A ticket 5'");
-my $crash_since = $sim->last_request_seq;
-$sim->add_fault(kind => 'delay', delay_ms => 8000, nth => 1, method => 'PUT',
-	path => "^/api/v2/tickets/$crash_zid");
-$node->safe_psql('postgres',
-	"SET ROLE app; INSERT INTO zd_replies (ticket_id, body) VALUES ($crash_ticket, 'Reply across a crash')");
-ok( wait_until(sub {
-			$sim->faulted_requests($crash_since, 'delay');
-		}),
+my ($crash_zid, $crash_since) = slow_reply('A ticket 5', 'Reply across a crash');
+ok(wait_until(sub { $sim->faulted_requests($crash_since, 'delay') }),
 	'a reply\'s PUT reached Zendesk, which is slow to apply it');
 $node->stop('immediate');
 $node->start;
-ok( wait_until(sub {
-			$node->safe_psql('postgres', "SELECT state FROM zd_outbox WHERE reply_id = "
-				  . "(SELECT id FROM zd_replies WHERE body = 'Reply across a crash')") eq 'sent';
-		}, 60),
+ok(wait_until(sub { reply_item('Reply across a crash', 'state') eq 'sent' }, 60),
 	'after the restart, the reply is pushed to the end');
-ok( wait_until(sub {
-			$sim->faulted_requests($crash_since, 'delay', 1);
-		}),
+ok(wait_until(sub { $sim->faulted_requests($crash_since, 'delay', 1) }),
 	'the slow PUT was applied by the simulator');
 $sim->clear_faults;
-is(scalar(grep { $_->{body} eq 'Reply across a crash' }
-		  @{ $sim->get("/_sim/state/tickets/$crash_zid")->{ticket}{comments} }),
-	1, 'once: the retry looked in the audits only after Zendesk could have applied the first attempt');
+is(comments_in_zendesk($crash_zid, 'Reply across a crash'), 1,
+	'once: the retry looked in the audits only after Zendesk could have applied the first attempt');
 
 $node->stop;
 done_testing();
