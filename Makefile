@@ -31,6 +31,8 @@ OBJS = \
 	src/connection.o \
 	src/clients.o \
 	src/store.o \
+	src/direct.o \
+	src/store_direct.o \
 	src/pull.o \
 	src/runs.o \
 	src/webhook.o \

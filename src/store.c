@@ -43,6 +43,7 @@
 #include "utils/timestamp.h"
 
 #include "store.h"
+#include "store_direct.h"
 
 /* set while this backend writes rows on behalf of the sync */
 static bool sync_writing = false;
@@ -562,6 +563,26 @@ zd_store_tickets(int32 connection_id, ZdTicketWrite *tickets, int n,
 		return;
 	Assert(!one_row || n == 1);
 
+	if (one_row)
+	{
+		/* a webhook's ticket state: written directly when it can be */
+		ZdDirectTicket direct;
+
+		direct.write = &tickets[0];
+		direct.status = tickets[0].deleted ? NULL :
+			enum_value(tickets[0].ticket.status, ticket_statuses);
+		direct.priority = enum_value(tickets[0].ticket.priority, ticket_priorities);
+		direct.ticket_type = enum_value(tickets[0].ticket.type, ticket_types);
+		direct.tags = tag_list(tickets[0].ticket.tags);
+		direct.raw = tickets[0].ticket.object ? zdjson_text(tickets[0].ticket.object) : NULL;
+		if (zd_direct_write_ticket(connection_id, &direct, counts, &match))
+		{
+			if (match)
+				zd_store_match_clients(connection_id, &tickets[0].ticket.id, 1);
+			return;
+		}
+	}
+
 	link_pushed_tickets(connection_id, tickets, n);
 
 	zendesk_ids = palloc(sizeof(int64) * n);
@@ -794,6 +815,12 @@ zd_store_comments(int32 connection_id, ZdJsonComment *comments, int n,
 	if (n <= 0)
 		return;
 	Assert(!for_webhook || n == 1);
+	/* a webhook's comment we do not hold yet: written directly */
+	if (for_webhook &&
+		zd_direct_insert_comment(connection_id, &comments[0],
+								 comments[0].object ? zdjson_text(comments[0].object) : NULL,
+								 counts))
+		return;
 	for (i = 0; i < 10; i++)
 		col_init(&c[i], elem[i], for_webhook);
 	for (i = 0; i < n; i++)

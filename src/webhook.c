@@ -22,14 +22,23 @@
  */
 #include "corsa_zendesk.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "executor/spi.h"
+#include "parser/parse_relation.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "crypto.h"
 #include "store.h"
+#include "store_direct.h"
 #include "zd_json.h"
 
 /*
@@ -49,6 +58,7 @@ typedef struct WebhookConnection
 	bool		enabled;
 	char	   *subdomain;
 	bytea	   *signing_secret_enc; /* NULL: signatures are not checked */
+	ItemPointerData tid;		/* of its row */
 } WebhookConnection;
 
 /* the last decrypted signing secret, per backend */
@@ -67,18 +77,13 @@ static TimestampTz to_timestamptz(int64 epoch_us);
 PG_FUNCTION_INFO_V1(zd_ingest_webhook);
 PG_FUNCTION_INFO_V1(zd_set_signing_secret);
 
-static char *
-connections_sql(void)
-{
-	return psprintf("SELECT id, enabled, subdomain, webhook_token_sha256, signing_secret_enc "
-					"FROM %s", zd_qualified("zd_connections"));
-}
-
 /*
  * authenticate
  *		The connection whose webhook token is in the Authorization header,
  *		or a 28000 error.  Tokens are compared by their SHA-256 digests with
- *		CRYPTO_memcmp, so timing tells nothing about them.
+ *		CRYPTO_memcmp, so timing tells nothing about them.  The connections
+ *		are read as a statement would read them (a new snapshot under READ
+ *		COMMITTED), straight from the table: they are few.
  */
 static pg_noinline WebhookConnection *
 authenticate(text *auth_header)
@@ -87,8 +92,15 @@ authenticate(text *auth_header)
 	char	   *token;
 	unsigned char digest[ZD_SHA256_LEN];
 	WebhookConnection *found = NULL;
-	MemoryContext callercxt = CurrentMemoryContext;
-	uint64		i;
+	Relation	rel;
+	Snapshot	snapshot;
+	TableScanDesc scan;
+	TupleTableSlot *row;
+	AttrNumber	att_id,
+				att_enabled,
+				att_subdomain,
+				att_digest,
+				att_secret;
 
 	if (auth_header == NULL || VARSIZE_ANY_EXHDR(auth_header) == 0)
 		ereport(ERROR,
@@ -119,33 +131,39 @@ authenticate(text *auth_header)
 	}
 	explicit_bzero(header, strlen(header));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_CONNECTIONS, connections_sql, 0, NULL),
-					NULL, NULL, SPI_OK_SELECT);
-	for (i = 0; i < SPI_processed; i++)
+	rel = table_open(get_relname_relid("zd_connections",
+									   get_namespace_oid(zd_schema_name(), false)),
+					 AccessShareLock);
+	att_id = attnameAttNum(rel, "id", false);
+	att_enabled = attnameAttNum(rel, "enabled", false);
+	att_subdomain = attnameAttNum(rel, "subdomain", false);
+	att_digest = attnameAttNum(rel, "webhook_token_sha256", false);
+	att_secret = attnameAttNum(rel, "signing_secret_enc", false);
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	row = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, row))
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		bytea	   *stored = DatumGetByteaPP(SPI_getbinval(tup, desc, 4, &isnull));
+		Datum		value = slot_getattr(row, att_digest, &isnull);
+		bytea	   *stored = isnull ? NULL : DatumGetByteaPP(value);
 
-		if (VARSIZE_ANY_EXHDR(stored) == ZD_SHA256_LEN &&
+		if (stored != NULL && VARSIZE_ANY_EXHDR(stored) == ZD_SHA256_LEN &&
 			zdcrypt_equal(VARDATA_ANY(stored), digest, ZD_SHA256_LEN) && found == NULL)
 		{
-			MemoryContext oldcxt = MemoryContextSwitchTo(callercxt);
-			Datum		secret;
-
 			found = palloc0(sizeof(WebhookConnection));
-			found->id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-			found->enabled = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-			found->subdomain = SPI_getvalue(tup, desc, 3);
-			secret = SPI_getbinval(tup, desc, 5, &isnull);
-			found->signing_secret_enc = isnull ? NULL : DatumGetByteaPCopy(secret);
-			MemoryContextSwitchTo(oldcxt);
+			found->id = DatumGetInt32(slot_getattr(row, att_id, &isnull));
+			found->enabled = DatumGetBool(slot_getattr(row, att_enabled, &isnull));
+			found->subdomain = TextDatumGetCString(slot_getattr(row, att_subdomain, &isnull));
+			value = slot_getattr(row, att_secret, &isnull);
+			found->signing_secret_enc = isnull ? NULL : DatumGetByteaPCopy(value);
+			found->tid = row->tts_tid;
 		}
 	}
-	SPI_finish();
+	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	ExecDropSingleTupleTableSlot(row);
+	table_close(rel, NoLock);
 
 	if (found == NULL)
 		ereport(ERROR,
@@ -277,6 +295,18 @@ record_event(WebhookConnection *conn, ZdJsonWebhook *event, TimestampTz time,
 	Datum		values[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	bool		recorded;
+	ZdDirectEvent direct;
+
+	/* straight into the table, unless it must take the statement */
+	direct.connection_id = conn->id;
+	direct.event_id = event->event_id;
+	direct.event_type = event->type;
+	direct.has_ticket = event->has_ticket;
+	direct.zendesk_ticket_id = event->ticket.id;
+	direct.event_time = time;
+	direct.outcome = outcome;
+	if (zd_direct_insert_event(&direct, &recorded))
+		return recorded;
 
 	values[0] = Int32GetDatum(conn->id);
 	values[1] = CStringGetTextDatum(event->event_id);
@@ -330,6 +360,9 @@ apply_event(WebhookConnection *conn, ZdJsonWebhook *event)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the webhook body is not a Zendesk event"),
 				 errdetail("Its \"time\" is not an RFC 3339 time.")));
+
+	/* the rows written below refer to the connection: it must stay */
+	zd_direct_lock_connection(&conn->tid);
 
 	if (event->kind == ZD_WEBHOOK_IGNORED || !conn->enabled)
 	{
@@ -474,6 +507,9 @@ zd_ingest_webhook(PG_FUNCTION_ARGS)
 					 errhint("zd_ingest_webhook takes Zendesk's event-subscription webhooks "
 							 "(zen:event-type:ticket.*).")));
 
+		/* rows are written below, some straight into the tables */
+		PreventCommandIfReadOnly("zd_ingest_webhook()");
+		PreventCommandDuringRecovery("zd_ingest_webhook()");
 		zd_store_sync_writes(true);
 		outcome = apply_event(conn, &event);
 	}

@@ -1,0 +1,511 @@
+/*-------------------------------------------------------------------------
+ *
+ * direct.c
+ *		Rows written straight into a table's heap and indexes, as logical
+ *		replication's apply writes them, for the webhook's hot path
+ *		(store_direct.c).
+ *
+ * A statement through SPI pays executor start-up, reads the table's CHECK
+ * and generated-column expressions back from the catalog on every
+ * execution, and runs a query per foreign key.  Here a row is inserted with
+ * INSERT ... ON CONFLICT's speculative insertion, or updated after being
+ * locked as ON CONFLICT DO UPDATE locks it, and its indexes are maintained
+ * by the executor's own functions.  What this skips -- triggers, CHECKs,
+ * foreign-key queries, row security -- the caller answers for: a table is
+ * written here only while it holds nothing but what the extension defined
+ * (its shape: known columns, the extension's own triggers, CHECKs and
+ * foreign keys), so that whatever an application adds keeps working,
+ * through the caller's SQL statements.  The verdict, and the table's
+ * planned generated-column expressions, are kept per backend until the
+ * table's relcache entry is invalidated.
+ *
+ * Everything runs in the caller's transaction and memory context; only
+ * the shapes' verdicts outlive it.
+ *
+ * src/direct.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "corsa_zendesk.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "executor/executor.h"
+#include "optimizer/optimizer.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "direct.h"
+
+#define MAX_SHAPES 8
+
+/* the shapes seen, whose verdicts an invalidation forgets */
+static ZdTableShape *shapes[MAX_SHAPES];
+static int	nshapes = 0;
+
+static void
+shapes_invalidate(Datum arg, Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < nshapes; i++)
+	{
+		if (!OidIsValid(relid) || shapes[i]->relid == relid)
+			shapes[i]->relid = InvalidOid;
+	}
+}
+
+static void
+remember_shape(ZdTableShape *shape)
+{
+	int			i;
+
+	if (nshapes == 0)
+		CacheRegisterRelcacheCallback(shapes_invalidate, (Datum) 0);
+	for (i = 0; i < nshapes; i++)
+	{
+		if (shapes[i] == shape)
+			return;
+	}
+	if (nshapes == MAX_SHAPES)
+		elog(ERROR, "too many table shapes");
+	shapes[nshapes++] = shape;
+	shape->cxt = AllocSetContextCreate(CacheMemoryContext, "corsa_zendesk table shape",
+									   ALLOCSET_SMALL_SIZES);
+}
+
+static bool
+name_in(const char *name, const char *const *names)
+{
+	for (; *names != NULL; names++)
+	{
+		if (strcmp(name, *names) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * known_columns
+ *		Record the attribute numbers of the shape's columns; false when one
+ *		is missing, or the table has a column of its own that a row written
+ *		here would leave wrong (NOT NULL, a default, identity, generated).
+ */
+static bool
+known_columns(ZdTableShape *shape, TupleDesc desc)
+{
+	int			i;
+	int			k;
+
+	for (k = 0; shape->columns[k] != NULL; k++)
+		shape->attnums[k] = InvalidAttrNumber;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		for (k = 0; shape->columns[k] != NULL; k++)
+		{
+			if (strcmp(NameStr(att->attname), shape->columns[k]) == 0)
+				break;
+		}
+		if (shape->columns[k] != NULL)
+			shape->attnums[k] = att->attnum;
+		else if (att->attnotnull || att->atthasdef || att->attgenerated || att->attidentity)
+			return false;
+	}
+	for (k = 0; shape->columns[k] != NULL; k++)
+	{
+		if (shape->attnums[k] == InvalidAttrNumber)
+			return false;
+	}
+	return true;
+}
+
+/* only the extension's own triggers (and foreign keys' checks) */
+static bool
+known_triggers(ZdTableShape *shape, TriggerDesc *trigdesc)
+{
+	int			i;
+
+	for (i = 0; trigdesc != NULL && i < trigdesc->numtriggers; i++)
+	{
+		Trigger    *trig = &trigdesc->triggers[i];
+
+		if (!trig->tgisinternal)
+		{
+			if (!name_in(trig->tgname, shape->triggers))
+				return false;
+		}
+		else if (trig->tgfoid == F_RI_FKEY_CHECK_INS || trig->tgfoid == F_RI_FKEY_CHECK_UPD)
+		{
+			char	   *fk = get_constraint_name(trig->tgconstraint);
+
+			if (fk == NULL || !name_in(fk, shape->foreign_keys))
+				return false;
+		}
+		/* the other internal triggers act when a referenced key changes: never here */
+	}
+	return true;
+}
+
+/* plan the stored generated columns' expressions, kept in the shape's context */
+static void
+plan_generated(ZdTableShape *shape, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	MemoryContext oldcxt = MemoryContextSwitchTo(shape->cxt);
+	int			i;
+
+	shape->ngenerated = 0;
+	shape->generated_attnums = palloc(sizeof(AttrNumber) * desc->natts);
+	shape->generated_exprs = palloc(sizeof(ExprState *) * desc->natts);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attgenerated == ATTRIBUTE_GENERATED_STORED && !att->attisdropped)
+		{
+			Expr	   *expr = (Expr *) build_column_default(rel, att->attnum);
+
+			if (expr == NULL)
+				elog(ERROR, "no generation expression found for column \"%s\" of %s",
+					 NameStr(att->attname), RelationGetRelationName(rel));
+			shape->generated_attnums[shape->ngenerated] = att->attnum;
+			shape->generated_exprs[shape->ngenerated] = ExecInitExpr(expression_planner(expr),
+																	 NULL);
+			shape->ngenerated++;
+		}
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * shape_allows_direct
+ *		Does the table hold only what the extension defined (see the header
+ *		comment)?  Records what the writes need.  Its indexes are open.
+ */
+static bool
+shape_allows_direct(ZdTableShape *shape, Relation rel, ResultRelInfo *rri)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	const char *reason = NULL;
+	int			i;
+
+	MemoryContextReset(shape->cxt);
+	shape->ngenerated = 0;
+	shape->unique_index_oid = InvalidOid;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		reason = "it is not a plain table";
+	else if (rel->rd_rel->relrowsecurity)
+		reason = "it has row security";
+	else if (!known_columns(shape, RelationGetDescr(rel)))
+		reason = "a column of its own is NOT NULL, has a default or is generated, "
+			"or one of its columns is missing";
+	else if (!known_triggers(shape, rel->trigdesc))
+		reason = "it has a trigger or a foreign key of its own";
+	for (i = 0; reason == NULL && constr != NULL && i < constr->num_check; i++)
+	{
+		if (!name_in(constr->check[i].ccname, shape->checks))
+			reason = "it has a CHECK constraint of its own";
+	}
+	for (i = 0; reason == NULL && i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+
+		if (!index->rd_index->indimmediate || rri->ri_IndexRelationInfo[i]->ii_ExclusionOps)
+			reason = "it has a deferrable unique or an exclusion constraint";
+		else if (strcmp(RelationGetRelationName(index), shape->unique_index) == 0)
+			shape->unique_index_oid = RelationGetRelid(index);
+	}
+	if (reason == NULL && !OidIsValid(shape->unique_index_oid))
+		reason = psprintf("its index \"%s\" is missing", shape->unique_index);
+
+	if (reason != NULL)
+	{
+		/* once per change of the table: it explains a slower webhook */
+		ereport(LOG,
+				(errmsg("%s rows of webhooks are written with SQL statements: %s",
+						shape->name, reason)));
+		return false;
+	}
+	plan_generated(shape, rel);
+	return true;
+}
+
+/*
+ * zd_direct_open
+ *		Open the extension's table for direct writes, or return false
+ *		(nothing open) when its rows must go through SQL: it holds what the
+ *		application added, or the transaction is not READ COMMITTED (a
+ *		statement would raise serialization failures a direct write cannot
+ *		see).  speculative: rows will be inserted unless held.
+ */
+bool
+zd_direct_open(ZdTableShape *shape, bool speculative, ZdDirectTable *t)
+{
+	Oid			relid;
+
+	if (IsolationUsesXactSnapshot())
+		return false;
+	relid = get_relname_relid(shape->name, get_namespace_oid(zd_schema_name(), false));
+	if (!OidIsValid(relid))
+		return false;
+	remember_shape(shape);
+	if (shape->relid == relid && !shape->direct)
+		return false;
+
+	t->shape = shape;
+	t->rel = table_open(relid, RowExclusiveLock);
+	t->estate = CreateExecutorState();
+	t->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(t->rri, t->rel, 1, NULL, 0);
+	ExecOpenIndices(t->rri, speculative);
+
+	/* (opening may have processed an invalidation: decide again then) */
+	if (shape->relid != relid)
+	{
+		shape->direct = shape_allows_direct(shape, t->rel, t->rri);
+		shape->relid = relid;
+	}
+	if (!shape->direct)
+	{
+		ExecCloseIndices(t->rri);
+		FreeExecutorState(t->estate);
+		table_close(t->rel, RowExclusiveLock);
+		return false;
+	}
+	t->slot = ExecInitExtraTupleSlot(t->estate, RelationGetDescr(t->rel), &TTSOpsVirtual);
+	zd_direct_clear_row(t);
+	return true;
+}
+
+void
+zd_direct_close(ZdDirectTable *t)
+{
+	ExecCloseIndices(t->rri);
+	ExecResetTupleTable(t->estate->es_tupleTable, false);
+	FreeExecutorState(t->estate);
+	table_close(t->rel, NoLock);
+}
+
+/* set column k (of the shape's list) of the row to write */
+void
+zd_direct_set(ZdDirectTable *t, int k, Datum value, bool isnull)
+{
+	int			i = t->shape->attnums[k] - 1;
+
+	t->slot->tts_values[i] = value;
+	t->slot->tts_isnull[i] = isnull;
+}
+
+void
+zd_direct_set_text(ZdDirectTable *t, int k, const char *value)
+{
+	zd_direct_set(t, k, value ? CStringGetTextDatum(value) : (Datum) 0, value == NULL);
+}
+
+void
+zd_direct_set_int8(ZdDirectTable *t, int k, bool present, int64 value)
+{
+	zd_direct_set(t, k, Int64GetDatum(value), !present);
+}
+
+/* column k of a fetched row */
+Datum
+zd_direct_get(ZdDirectTable *t, TupleTableSlot *row, int k, bool *isnull)
+{
+	return slot_getattr(row, t->shape->attnums[k], isnull);
+}
+
+/* the row to write: all nulls */
+void
+zd_direct_clear_row(ZdDirectTable *t)
+{
+	ExecClearTuple(t->slot);
+	memset(t->slot->tts_isnull, true, sizeof(bool) * RelationGetDescr(t->rel)->natts);
+}
+
+/* the row to write: a copy of a fetched row (its values stay the row's) */
+void
+zd_direct_copy_row(ZdDirectTable *t, TupleTableSlot *row)
+{
+	int			natts = RelationGetDescr(t->rel)->natts;
+
+	slot_getallattrs(row);
+	ExecClearTuple(t->slot);
+	memcpy(t->slot->tts_values, row->tts_values, sizeof(Datum) * natts);
+	memcpy(t->slot->tts_isnull, row->tts_isnull, sizeof(bool) * natts);
+}
+
+/* store the row to write, with its generated columns computed */
+static void
+finish_row(ZdDirectTable *t)
+{
+	ExprContext *econtext = GetPerTupleExprContext(t->estate);
+	int			i;
+
+	ExecStoreVirtualTuple(t->slot);
+	econtext->ecxt_scantuple = t->slot;
+	for (i = 0; i < t->shape->ngenerated; i++)
+	{
+		int			att = t->shape->generated_attnums[i] - 1;
+		bool		isnull;
+
+		t->slot->tts_values[att] = ExecEvalExpr(t->shape->generated_exprs[i], econtext,
+												&isnull);
+		t->slot->tts_isnull[att] = isnull;
+	}
+}
+
+/*
+ * zd_direct_insert_unless_held
+ *		Insert the row unless the shape's unique index holds its key, as
+ *		INSERT ... ON CONFLICT does (speculative insertion: an inserter of
+ *		the same key still in progress is waited for); false when it is
+ *		held.  The table must be open with speculative set.
+ */
+bool
+zd_direct_insert_unless_held(ZdDirectTable *t)
+{
+	List	   *arbiters = list_make1_oid(t->shape->unique_index_oid);
+
+	finish_row(t);
+	for (;;)
+	{
+		ItemPointerData conflict;
+		uint32		token;
+		bool		spec_conflict = false;
+
+		if (!ExecCheckIndexConstraints(t->rri, t->slot, t->estate, &conflict, arbiters))
+			return false;
+		token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+		table_tuple_insert_speculative(t->rel, t->slot, GetCurrentCommandId(true), 0, NULL,
+									   token);
+		(void) ExecInsertIndexTuples(t->rri, t->slot, t->estate, false, true, &spec_conflict,
+									 arbiters);
+		table_tuple_complete_speculative(t->rel, t->slot, token, !spec_conflict);
+		SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+		if (!spec_conflict)
+		{
+			CommandCounterIncrement();
+			return true;
+		}
+		/* another transaction inserted the key meanwhile: look again */
+	}
+}
+
+/*
+ * zd_direct_fetch_locked
+ *		The newest version of the row whose key in the shape's unique index
+ *		-- (connection_id, a Zendesk id) -- is this, locked in the given
+ *		mode, in row; false when there is none.  A writer still in progress
+ *		is waited for, as INSERT ... ON CONFLICT waits.
+ */
+bool
+zd_direct_fetch_locked(ZdDirectTable *t, int32 connection_id, int64 zendesk_id,
+					   LockTupleMode mode, TupleTableSlot *row)
+{
+	Relation	index = NULL;
+	ScanKeyData keys[2];
+	int			i;
+
+	for (i = 0; i < t->rri->ri_NumIndices; i++)
+	{
+		if (RelationGetRelid(t->rri->ri_IndexRelationDescs[i]) == t->shape->unique_index_oid)
+			index = t->rri->ri_IndexRelationDescs[i];
+	}
+	Assert(index != NULL);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(connection_id));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(zendesk_id));
+
+	for (;;)
+	{
+		SnapshotData dirty;
+		IndexScanDesc scan;
+		TransactionId xwait = InvalidTransactionId;
+		TM_FailureData tmfd;
+		TM_Result	result;
+		bool		found;
+
+		InitDirtySnapshot(dirty);
+		scan = index_beginscan(t->rel, index, &dirty, 2, 0);
+		index_rescan(scan, keys, 2, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, row);
+		if (found)
+			xwait = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+		index_endscan(scan);
+		if (!found)
+			return false;
+		if (TransactionIdIsValid(xwait))
+		{
+			XactLockTableWait(xwait, NULL, NULL, XLTW_None);
+			continue;
+		}
+
+		result = table_tuple_lock(t->rel, &row->tts_tid, GetLatestSnapshot(), row,
+								  GetCurrentCommandId(false), mode, LockWaitBlock, 0, &tmfd);
+		if (result == TM_Ok)
+			return true;
+		if (result != TM_Updated && result != TM_Deleted)
+			elog(ERROR, "unexpected result %d locking a row of %s", (int) result,
+				 t->shape->name);
+		/* changed since it was found: find it again */
+	}
+}
+
+/*
+ * zd_direct_update
+ *		Replace the locked row old by the row to write.
+ */
+void
+zd_direct_update(ZdDirectTable *t, TupleTableSlot *old)
+{
+	bool		update_indexes;
+
+	finish_row(t);
+	CheckCmdReplicaIdentity(t->rel, CMD_UPDATE);
+	simple_table_tuple_update(t->rel, &old->tts_tid, t->slot, GetActiveSnapshot(),
+							  &update_indexes);
+	/* (as for an insert: "update" would ask for a statement's range table) */
+	if (update_indexes)
+		(void) ExecInsertIndexTuples(t->rri, t->slot, t->estate, false, false, NULL, NIL);
+	CommandCounterIncrement();
+}
+
+/*
+ * zd_direct_lock_key_share
+ *		Lock a row as a foreign-key check locks the row it refers to (FOR
+ *		KEY SHARE, its newest version under READ COMMITTED), so that it
+ *		cannot be deleted before the rows written directly that refer to it
+ *		commit.  A row deleted meanwhile is a serialization failure.
+ */
+void
+zd_direct_lock_key_share(Relation rel, ItemPointer tid)
+{
+	TupleTableSlot *row = table_slot_create(rel, NULL);
+	TM_FailureData tmfd;
+	TM_Result	result;
+
+	result = table_tuple_lock(rel, tid, GetLatestSnapshot(), row, GetCurrentCommandId(false),
+							  LockTupleKeyShare, LockWaitBlock,
+							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  &tmfd);
+	ExecDropSingleTupleTableSlot(row);
+	if (result != TM_Ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to concurrent update of %s",
+						RelationGetRelationName(rel))));
+}
