@@ -19,15 +19,16 @@
 #include "catalog/pg_type_d.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
-#include "storage/proc.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/rel.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 static char *cached_schema = NULL;
-static LocalTransactionId cached_lxid = 0;
+static bool schema_valid = false;
+static bool schema_callback = false;
 
 /* saved plans, valid for the schema they were prepared in */
 typedef struct SavedPlan
@@ -87,24 +88,37 @@ extension_namespace(void)
 	return nsp;
 }
 
+/* forget the schema when a relation may have moved (ALTER EXTENSION SET SCHEMA, DROP ...) */
+static void
+schema_invalidate(Datum arg, Oid relid)
+{
+	schema_valid = false;
+}
+
 /*
  * zd_schema_name
- *		Name of the schema holding the extension's objects; looked up once
- *		per transaction.
+ *		Name of the schema holding the extension's objects.  Looked up again
+ *		after any relcache invalidation: the extension's tables move with it
+ *		(and go with it), and each move or drop invalidates them.  A name
+ *		once returned stays valid for the life of the process.
  */
 const char *
 zd_schema_name(void)
 {
-	LocalTransactionId lxid = MyProc->lxid;
-
-	if (cached_schema == NULL || cached_lxid != lxid)
+	if (!schema_callback)
+	{
+		CacheRegisterRelcacheCallback(schema_invalidate, (Datum) 0);
+		schema_callback = true;
+	}
+	if (cached_schema == NULL || !schema_valid)
 	{
 		char	   *name = get_namespace_name(extension_namespace());
 
-		if (cached_schema != NULL)
-			pfree(cached_schema);
-		cached_schema = MemoryContextStrdup(TopMemoryContext, name);
-		cached_lxid = lxid;
+		/* (the old name is kept: callers may hold it) */
+		if (cached_schema == NULL || strcmp(cached_schema, name) != 0)
+			cached_schema = MemoryContextStrdup(TopMemoryContext, name);
+		pfree(name);
+		schema_valid = true;
 	}
 	return cached_schema;
 }

@@ -19,6 +19,8 @@
  */
 #include "corsa_zendesk.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -28,6 +30,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
 
 typedef struct ClientSource
 {
@@ -223,6 +226,30 @@ matching_sql(const ClientSource *src, const char *ticket_filter)
 }
 
 /*
+ * client_source_set
+ *		Is a client table configured?  zd_client_source (a row at most) is
+ *		read straight from the table, as a statement would see it, so that
+ *		the writes of an account without a client table run no statement.
+ */
+static bool
+client_source_set(void)
+{
+	Relation	rel = table_open(get_relname_relid("zd_client_source",
+												   get_namespace_oid(zd_schema_name(), false)),
+								 AccessShareLock);
+	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
+	TupleTableSlot *row = table_slot_create(rel, NULL);
+	bool		set = table_scan_getnextslot(scan, ForwardScanDirection, row);
+
+	table_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	ExecDropSingleTupleTableSlot(row);
+	table_close(rel, AccessShareLock);
+	return set;
+}
+
+/*
  * zd_match_clients_by_zendesk_ids
  *		The matching run on every write (import pages, polls, webhooks):
  *		the tickets of one connection with these Zendesk ids.  Uses a kept
@@ -237,6 +264,8 @@ zd_match_clients_by_zendesk_ids(int32 connection_id, Datum zendesk_ids)
 	char	   *key;
 	Datum		values[2];
 
+	if (!client_source_set())
+		return;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	src = read_client_source();

@@ -126,6 +126,27 @@ static ZdTableShape reply_shape = {
 	"zd_replies_zendesk_comment_id_key"
 };
 
+/*
+ * The ticket row the current event wrote or locked (zd_direct_write_ticket),
+ * which its comment then refers to without looking it up again.  Valid for
+ * one event: zd_direct_begin_event starts the next.
+ */
+static uint64 current_event = 0;
+static struct
+{
+	uint64		event;
+	int32		connection_id;
+	int64		zendesk_id;
+	int64		row_id;
+}			event_ticket;
+
+/* a new event: what the last one wrote is not this one's */
+void
+zd_direct_begin_event(void)
+{
+	current_event++;
+}
+
 /* the SQL cast text::timestamptz, or null */
 static Datum
 timestamptz_from_text(const char *text, bool *isnull)
@@ -568,6 +589,7 @@ zd_direct_write_ticket(int32 connection_id, const ZdDirectTicket *in,
 	bool		written = false;
 	bool		inserted = false;
 	bool		done = false;
+	bool		isnull;
 
 	if (x->has_followup_source ||
 		(x->external_id != NULL && strncmp(x->external_id, "corsa:", 6) == 0))
@@ -601,6 +623,14 @@ zd_direct_write_ticket(int32 connection_id, const ZdDirectTicket *in,
 			done = written = inserted = true;
 		/* else: inserted by another transaction meanwhile; update that row */
 	}
+
+	/* the row this event holds locked now, for its comment */
+	event_ticket.event = current_event;
+	event_ticket.connection_id = connection_id;
+	event_ticket.zendesk_id = x->id;
+	event_ticket.row_id = DatumGetInt64(inserted ?
+										slot_getattr(t.slot, t.shape->attnums[TK_ID], &isnull) :
+										zd_direct_get(&t, row, TK_ID, &isnull));
 
 	*match = false;
 	if (written)
@@ -647,12 +677,10 @@ zd_direct_insert_comment(int32 connection_id, const ZdJsonComment *cm, const cha
 						 ZdStoreCounts *counts)
 {
 	ZdDirectTable t;
-	ZdDirectTable tickets;
-	TupleTableSlot *ticket_row;
 	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	Oid			nsp;
 	Oid			seq;
-	int64		ticket_id;
+	int64		ticket_id = 0;
 	char	   *email = NULL;
 	char	   *name = NULL;
 	bool		author_known = false;
@@ -662,25 +690,33 @@ zd_direct_insert_comment(int32 connection_id, const ZdJsonComment *cm, const cha
 
 	if (cm->ticket_id == 0 || zd_reply_push_recent())
 		return false;
-	if (!zd_direct_open(&ticket_shape, false, &tickets))
-		return false;
-	if (!zd_direct_open(&reply_shape, true, &t))
+	if (event_ticket.event == current_event && event_ticket.connection_id == connection_id &&
+		event_ticket.zendesk_id == cm->ticket_id)
 	{
-		zd_direct_close(&tickets);
-		return false;
+		/* its ticket, written (or found stale) and locked by this event */
+		ticket_id = event_ticket.row_id;
 	}
-	/* its ticket, locked as a foreign-key check locks it */
-	ticket_row = table_slot_create(tickets.rel, NULL);
-	if (!zd_direct_fetch_locked(&tickets, connection_id, cm->ticket_id, LockTupleKeyShare, ticket_row))
+	else
 	{
+		/* its ticket, locked as a foreign-key check locks it */
+		ZdDirectTable tickets;
+		TupleTableSlot *ticket_row;
+		bool		found;
+
+		if (!zd_direct_open(&ticket_shape, false, &tickets))
+			return false;
+		ticket_row = table_slot_create(tickets.rel, NULL);
+		found = zd_direct_fetch_locked(&tickets, connection_id, cm->ticket_id,
+									   LockTupleKeyShare, ticket_row);
+		if (found)
+			ticket_id = DatumGetInt64(zd_direct_get(&tickets, ticket_row, TK_ID, &isnull));
 		ExecDropSingleTupleTableSlot(ticket_row);
-		zd_direct_close(&t);
 		zd_direct_close(&tickets);
-		return false;
+		if (!found)
+			return false;
 	}
-	ticket_id = DatumGetInt64(zd_direct_get(&tickets, ticket_row, TK_ID, &isnull));
-	ExecDropSingleTupleTableSlot(ticket_row);
-	zd_direct_close(&tickets);
+	if (!zd_direct_open(&reply_shape, true, &t))
+		return false;
 
 	if (cm->has_author_id)
 		author_known = user_lookup(connection_id, cm->author_id, &email, &name);

@@ -42,6 +42,7 @@ typedef struct ZdDirectTicket
 	const char *raw;			/* the ticket object as JSON text */
 } ZdDirectTicket;
 
+extern void zd_direct_begin_event(void);
 extern void zd_direct_lock_connection(ItemPointer tid);
 extern bool zd_direct_insert_event(const ZdDirectEvent *event, bool *recorded);
 extern bool zd_direct_write_ticket(int32 connection_id, const ZdDirectTicket *ticket,

@@ -362,6 +362,7 @@ apply_event(WebhookConnection *conn, ZdJsonWebhook *event)
 				 errdetail("Its \"time\" is not an RFC 3339 time.")));
 
 	/* the rows written below refer to the connection: it must stay */
+	zd_direct_begin_event();
 	zd_direct_lock_connection(&conn->tid);
 
 	if (event->kind == ZD_WEBHOOK_IGNORED || !conn->enabled)
