@@ -1,9 +1,10 @@
 --
 -- zd_ingest_webhook writes its common rows straight into the tables
--- (store_direct.c) and takes SQL statements for the rest, and for every
--- table that holds something of the application's own: a trigger, a
--- CHECK, a column with a default.  Both ways give the same rows, and what
--- the application added keeps working.
+-- (store_direct.c, direct.c) and takes SQL statements for the rest, and for
+-- every table that holds something of the application's own that direct
+-- writes would skip: a trigger, a foreign key, a column with a default, a
+-- changed column.  Both ways give the same rows, and what the application
+-- added keeps working (its CHECKs are checked by direct writes too).
 --
 \set VERBOSITY default
 SET client_min_messages = error;
@@ -153,8 +154,20 @@ SELECT count(*) AS differences FROM (
 	(SELECT * FROM direct_written EXCEPT SELECT * FROM direct_rows)
 	UNION ALL (SELECT * FROM direct_rows EXCEPT SELECT * FROM direct_written)) d;
 ALTER TABLE zd_tickets DROP COLUMN app_note;
+DROP VIEW direct_rows;
 
--- a CHECK of the application's own is kept: the statement checks it
+-- one of the extension's columns changed (its type, its default): statements
+SET client_min_messages = log;
+ALTER TABLE zd_tickets ALTER COLUMN description TYPE varchar(500);
+SELECT zd_ingest_webhook(dhook('d33', 'status_changed', 9101, '2025-05-01T12:30:00Z', 'OPEN'), :'bearer');
+ALTER TABLE zd_tickets ALTER COLUMN description TYPE text;
+ALTER TABLE zd_tickets ALTER COLUMN created_at SET DEFAULT '2000-01-01 00:00:00+00';
+SELECT zd_ingest_webhook(dhook('d34', 'created', 9110, '2025-05-01T12:30:00Z', 'NEW'), :'bearer');
+SELECT created_at FROM zd_tickets WHERE connection_id = :direct AND zendesk_id = 9110;
+ALTER TABLE zd_tickets ALTER COLUMN created_at SET DEFAULT now();
+RESET client_min_messages;
+
+-- a CHECK of the application's own holds for direct writes too, as for a statement
 ALTER TABLE zd_tickets ADD CONSTRAINT app_subject_check CHECK (subject <> 'Ticket 9109');
 SET client_min_messages = log;
 \set VERBOSITY terse
@@ -167,13 +180,13 @@ ALTER TABLE zd_tickets DROP CONSTRAINT app_subject_check;
 -- REPEATABLE READ: the statements, whose serialization checks a direct
 -- write would not make
 BEGIN ISOLATION LEVEL REPEATABLE READ;
-SELECT zd_ingest_webhook(dhook('d31', 'status_changed', 9101, '2025-05-01T12:00:00Z', 'HOLD'), :'bearer');
+SELECT zd_ingest_webhook(dhook('d31', 'status_changed', 9101, '2025-05-01T13:00:00Z', 'HOLD'), :'bearer');
 COMMIT;
 SELECT status FROM zd_tickets WHERE connection_id = :direct AND zendesk_id = 9101;
 
 -- a read-only transaction (or a standby) writes nothing: 25006
 BEGIN READ ONLY;
-SELECT zd_ingest_webhook(dhook('d32', 'status_changed', 9101, '2025-05-01T13:00:00Z', 'SOLVED'), :'bearer');
+SELECT zd_ingest_webhook(dhook('d32', 'status_changed', 9101, '2025-05-01T14:00:00Z', 'SOLVED'), :'bearer');
 ROLLBACK;
 
 -- amcheck: the indexes written directly hold every row

@@ -10,14 +10,16 @@
  * execution, and runs a query per foreign key.  Here a row is inserted with
  * INSERT ... ON CONFLICT's speculative insertion, or updated after being
  * locked as ON CONFLICT DO UPDATE locks it, and its indexes are maintained
- * by the executor's own functions.  What this skips -- triggers, CHECKs,
+ * by the executor's own functions.  NOT NULL and CHECK constraints (the
+ * application's too) and generated columns are evaluated from expressions
+ * planned once per relcache version, where a statement would read them
+ * back from the catalog on every execution.  What this skips -- triggers,
  * foreign-key queries, row security -- the caller answers for: a table is
- * written here only while it holds nothing but what the extension defined
- * (its shape: known columns, the extension's own triggers, CHECKs and
- * foreign keys), so that whatever an application adds keeps working,
- * through the caller's SQL statements.  The verdict, and the table's
- * planned generated-column expressions, are kept per backend until the
- * table's relcache entry is invalidated.
+ * written here only while it holds nothing of the kind but what the
+ * extension defined, and its known columns keep their types and defaults
+ * (its shape), so that whatever an application adds keeps working,
+ * through the caller's SQL statements.  The verdict is kept per backend
+ * until the table's relcache entry is invalidated.
  *
  * Everything runs in the caller's transaction and memory context; only
  * the shapes' verdicts outlive it.
@@ -36,6 +38,8 @@
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
+#include "access/sysattr.h"
+#include "utils/fmgroids.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -94,15 +98,27 @@ name_in(const char *name, const char *const *names)
 	return false;
 }
 
+/* is this column's default now(), as the direct writes assume? */
+static bool
+default_is_now(Relation rel, AttrNumber attnum)
+{
+	Node	   *expr = build_column_default(rel, attnum);
+
+	return expr != NULL && IsA(expr, FuncExpr) && ((FuncExpr *) expr)->funcid == F_NOW;
+}
+
 /*
  * known_columns
  *		Record the attribute numbers of the shape's columns; false when one
- *		is missing, or the table has a column of its own that a row written
- *		here would leave wrong (NOT NULL, a default, identity, generated).
+ *		is missing or has changed (its type, a default the writes would not
+ *		give, generated or identity where it was not), or the table has a
+ *		column of its own that a row written here would leave wrong (NOT
+ *		NULL, a default, identity, generated).
  */
 static bool
-known_columns(ZdTableShape *shape, TupleDesc desc)
+known_columns(ZdTableShape *shape, Relation rel, const char **reason)
 {
+	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
 	int			k;
 
@@ -111,23 +127,49 @@ known_columns(ZdTableShape *shape, TupleDesc desc)
 	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
+		const char *name = NameStr(att->attname);
+		bool		unset;
+		bool		as_defined;
 
 		if (att->attisdropped)
 			continue;
 		for (k = 0; shape->columns[k] != NULL; k++)
 		{
-			if (strcmp(NameStr(att->attname), shape->columns[k]) == 0)
+			if (strcmp(name, shape->columns[k]) == 0)
 				break;
 		}
-		if (shape->columns[k] != NULL)
-			shape->attnums[k] = att->attnum;
-		else if (att->attnotnull || att->atthasdef || att->attgenerated || att->attidentity)
+		if (shape->columns[k] == NULL)
+		{
+			/* the application's: left null by every write here */
+			if (att->attnotnull || att->atthasdef || att->attgenerated || att->attidentity)
+			{
+				*reason = psprintf("its column \"%s\" is NOT NULL, has a default or is generated",
+								   name);
+				return false;
+			}
+			continue;
+		}
+		shape->attnums[k] = att->attnum;
+		unset = name_in(name, shape->unset);
+		as_defined = att->atttypid == shape->types[k] && att->atttypmod == -1 &&
+			(!att->attidentity || strcmp(name, "id") == 0) &&
+			(!att->attgenerated || unset) &&
+			(!unset || !att->atthasdef || att->attgenerated) &&
+			(!name_in(name, shape->now_defaults) || default_is_now(rel, att->attnum));
+		if (!as_defined)
+		{
+			*reason = psprintf("its column \"%s\" is not as the extension defines it "
+							   "(type, default, generated or identity)", name);
 			return false;
+		}
 	}
 	for (k = 0; shape->columns[k] != NULL; k++)
 	{
 		if (shape->attnums[k] == InvalidAttrNumber)
+		{
+			*reason = psprintf("its column \"%s\" is missing", shape->columns[k]);
 			return false;
+		}
 	}
 	return true;
 }
@@ -159,11 +201,16 @@ known_triggers(ZdTableShape *shape, TriggerDesc *trigdesc)
 	return true;
 }
 
-/* plan the stored generated columns' expressions, kept in the shape's context */
+/*
+ * plan_expressions
+ *		Plan the stored generated columns' expressions and the CHECK
+ *		constraints, kept in the shape's context until an invalidation.
+ */
 static void
-plan_generated(ZdTableShape *shape, Relation rel)
+plan_expressions(ZdTableShape *shape, Relation rel)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
+	TupleConstr *constr = desc->constr;
 	MemoryContext oldcxt = MemoryContextSwitchTo(shape->cxt);
 	int			i;
 
@@ -187,6 +234,17 @@ plan_generated(ZdTableShape *shape, Relation rel)
 			shape->ngenerated++;
 		}
 	}
+
+	shape->nchecks = constr ? constr->num_check : 0;
+	shape->check_names = palloc(sizeof(char *) * (shape->nchecks + 1));
+	shape->check_exprs = palloc(sizeof(ExprState *) * (shape->nchecks + 1));
+	for (i = 0; i < shape->nchecks; i++)
+	{
+		Expr	   *expr = (Expr *) stringToNode(constr->check[i].ccbin);
+
+		shape->check_names[i] = pstrdup(constr->check[i].ccname);
+		shape->check_exprs[i] = ExecInitCheck(list_make1(expression_planner(expr)), NULL);
+	}
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -198,28 +256,20 @@ plan_generated(ZdTableShape *shape, Relation rel)
 static bool
 shape_allows_direct(ZdTableShape *shape, Relation rel, ResultRelInfo *rri)
 {
-	TupleConstr *constr = RelationGetDescr(rel)->constr;
 	const char *reason = NULL;
 	int			i;
 
 	MemoryContextReset(shape->cxt);
 	shape->ngenerated = 0;
+	shape->nchecks = 0;
 	shape->unique_index_oid = InvalidOid;
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION)
 		reason = "it is not a plain table";
 	else if (rel->rd_rel->relrowsecurity)
 		reason = "it has row security";
-	else if (!known_columns(shape, RelationGetDescr(rel)))
-		reason = "a column of its own is NOT NULL, has a default or is generated, "
-			"or one of its columns is missing";
-	else if (!known_triggers(shape, rel->trigdesc))
+	else if (known_columns(shape, rel, &reason) && !known_triggers(shape, rel->trigdesc))
 		reason = "it has a trigger or a foreign key of its own";
-	for (i = 0; reason == NULL && constr != NULL && i < constr->num_check; i++)
-	{
-		if (!name_in(constr->check[i].ccname, shape->checks))
-			reason = "it has a CHECK constraint of its own";
-	}
 	for (i = 0; reason == NULL && i < rri->ri_NumIndices; i++)
 	{
 		Relation	index = rri->ri_IndexRelationDescs[i];
@@ -240,7 +290,7 @@ shape_allows_direct(ZdTableShape *shape, Relation rel, ResultRelInfo *rri)
 						shape->name, reason)));
 		return false;
 	}
-	plan_generated(shape, rel);
+	plan_expressions(shape, rel);
 	return true;
 }
 
@@ -308,6 +358,8 @@ zd_direct_set(ZdDirectTable *t, int k, Datum value, bool isnull)
 
 	t->slot->tts_values[i] = value;
 	t->slot->tts_isnull[i] = isnull;
+	t->set_columns = bms_add_member(t->set_columns,
+									t->shape->attnums[k] - FirstLowInvalidHeapAttributeNumber);
 }
 
 void
@@ -335,6 +387,7 @@ zd_direct_clear_row(ZdDirectTable *t)
 {
 	ExecClearTuple(t->slot);
 	memset(t->slot->tts_isnull, true, sizeof(bool) * RelationGetDescr(t->rel)->natts);
+	t->set_columns = NULL;
 }
 
 /* the row to write: a copy of a fetched row (its values stay the row's) */
@@ -347,13 +400,19 @@ zd_direct_copy_row(ZdDirectTable *t, TupleTableSlot *row)
 	ExecClearTuple(t->slot);
 	memcpy(t->slot->tts_values, row->tts_values, sizeof(Datum) * natts);
 	memcpy(t->slot->tts_isnull, row->tts_isnull, sizeof(bool) * natts);
+	t->set_columns = NULL;
 }
 
-/* store the row to write, with its generated columns computed */
+/*
+ * finish_row
+ *		Store the row to write, with its generated columns computed, and
+ *		check it as ExecConstraints would: NOT NULL, then every CHECK.
+ */
 static void
 finish_row(ZdDirectTable *t)
 {
 	ExprContext *econtext = GetPerTupleExprContext(t->estate);
+	TupleDesc	desc = RelationGetDescr(t->rel);
 	int			i;
 
 	ExecStoreVirtualTuple(t->slot);
@@ -366,6 +425,26 @@ finish_row(ZdDirectTable *t)
 		t->slot->tts_values[att] = ExecEvalExpr(t->shape->generated_exprs[i], econtext,
 												&isnull);
 		t->slot->tts_isnull[att] = isnull;
+	}
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attnotnull && t->slot->tts_isnull[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("null value in column \"%s\" of relation \"%s\" violates not-null constraint",
+							NameStr(att->attname), RelationGetRelationName(t->rel)),
+					 errtablecol(t->rel, att->attnum)));
+	}
+	for (i = 0; i < t->shape->nchecks; i++)
+	{
+		if (!ExecCheck(t->shape->check_exprs[i], econtext))
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("new row for relation \"%s\" violates check constraint \"%s\"",
+							RelationGetRelationName(t->rel), t->shape->check_names[i]),
+					 errtableconstraint(t->rel, t->shape->check_names[i])));
 	}
 }
 
@@ -426,7 +505,8 @@ zd_direct_fetch_locked(ZdDirectTable *t, int32 connection_id, int64 zendesk_id,
 		if (RelationGetRelid(t->rri->ri_IndexRelationDescs[i]) == t->shape->unique_index_oid)
 			index = t->rri->ri_IndexRelationDescs[i];
 	}
-	Assert(index != NULL);
+	if (index == NULL)
+		elog(ERROR, "index \"%s\" of %s is not open", t->shape->unique_index, t->shape->name);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(connection_id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(zendesk_id));
 
@@ -450,12 +530,23 @@ zd_direct_fetch_locked(ZdDirectTable *t, int32 connection_id, int64 zendesk_id,
 			return false;
 		if (TransactionIdIsValid(xwait))
 		{
-			XactLockTableWait(xwait, NULL, NULL, XLTW_None);
+			/* an insert in progress (only its speculative one, if so), or a change */
+			if (dirty.speculativeToken != 0)
+				SpeculativeInsertionWait(dirty.xmin, dirty.speculativeToken);
+			else
+				XactLockTableWait(xwait, NULL, NULL, XLTW_None);
 			continue;
 		}
 
+		/*
+		 * A key-share lock also locks the versions an update in progress
+		 * makes, as a foreign-key check's does (ExecLockRows); a stronger
+		 * one waits for it, and the row is then found again.
+		 */
 		result = table_tuple_lock(t->rel, &row->tts_tid, GetLatestSnapshot(), row,
-								  GetCurrentCommandId(false), mode, LockWaitBlock, 0, &tmfd);
+								  GetCurrentCommandId(false), mode, LockWaitBlock,
+								  mode == LockTupleKeyShare ?
+								  TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS : 0, &tmfd);
 		if (result == TM_Ok)
 			return true;
 		if (result != TM_Updated && result != TM_Deleted)
@@ -474,20 +565,35 @@ zd_direct_update(ZdDirectTable *t, TupleTableSlot *old)
 {
 	bool		update_indexes;
 
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
 	finish_row(t);
 	CheckCmdReplicaIdentity(t->rel, CMD_UPDATE);
 	simple_table_tuple_update(t->rel, &old->tts_tid, t->slot, GetActiveSnapshot(),
 							  &update_indexes);
-	/* (as for an insert: "update" would ask for a statement's range table) */
 	if (update_indexes)
-		(void) ExecInsertIndexTuples(t->rri, t->slot, t->estate, false, false, NULL, NIL);
+	{
+		/*
+		 * The columns set, as a statement's range table says them, tell
+		 * the indexes whose key did not change (btree's bottom-up deletion
+		 * of the versions an update leaves behind).
+		 */
+		rte->rtekind = RTE_RELATION;
+		rte->relid = RelationGetRelid(t->rel);
+		rte->relkind = t->rel->rd_rel->relkind;
+		rte->rellockmode = RowExclusiveLock;
+		rte->updatedCols = t->set_columns;
+		ExecInitRangeTable(t->estate, list_make1(rte));
+		(void) ExecInsertIndexTuples(t->rri, t->slot, t->estate, true, false, NULL, NIL);
+	}
 	CommandCounterIncrement();
 }
 
 /*
  * zd_direct_lock_key_share
  *		Lock a row as a foreign-key check locks the row it refers to (FOR
- *		KEY SHARE, its newest version under READ COMMITTED), so that it
+ *		KEY SHARE, its newest version under READ COMMITTED, and what an
+ *		update in progress makes of it, as ExecLockRows does), so that it
  *		cannot be deleted before the rows written directly that refer to it
  *		commit.  A row deleted meanwhile is a serialization failure.
  */
@@ -500,7 +606,8 @@ zd_direct_lock_key_share(Relation rel, ItemPointer tid)
 
 	result = table_tuple_lock(rel, tid, GetLatestSnapshot(), row, GetCurrentCommandId(false),
 							  LockTupleKeyShare, LockWaitBlock,
-							  IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							  TUPLE_LOCK_FLAG_LOCK_UPDATE_IN_PROGRESS |
+							  (IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION),
 							  &tmfd);
 	ExecDropSingleTupleTableSlot(row);
 	if (result != TM_Ok)

@@ -31,8 +31,11 @@ typedef struct ZdTableShape
 	/* set by the caller */
 	const char *name;
 	const char *const *columns; /* the columns written or kept, NULL-ended */
+	const Oid  *types;			/* their types */
+	const char *const *unset;	/* those an insert leaves null (or generated) */
+	const char *const *now_defaults;	/* those an insert sets to now(), as
+										 * their default does */
 	const char *const *triggers;	/* the extension's own triggers */
-	const char *const *checks;	/* its CHECK constraints */
 	const char *const *foreign_keys;	/* its foreign keys */
 	const char *unique_index;	/* the key rows are found and deduplicated by */
 
@@ -45,6 +48,9 @@ typedef struct ZdTableShape
 	int			ngenerated;		/* stored generated columns */
 	AttrNumber *generated_attnums;
 	ExprState **generated_exprs;
+	int			nchecks;		/* CHECK constraints, the application's too */
+	const char **check_names;
+	ExprState **check_exprs;
 } ZdTableShape;
 
 /* a table opened for a direct write */
@@ -55,6 +61,7 @@ typedef struct ZdDirectTable
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;		/* the row to write (virtual) */
+	Bitmapset  *set_columns;	/* those set since it was cleared or copied */
 } ZdDirectTable;
 
 extern bool zd_direct_open(ZdTableShape *shape, bool speculative, ZdDirectTable *t);

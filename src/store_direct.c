@@ -98,32 +98,66 @@ static const char *const reply_columns[] = {
 	"updated_at", "raw", NULL
 };
 
+static const Oid event_types[] = {
+	INT4OID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID
+};
+static const Oid ticket_types[] = {
+	INT8OID, INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+	TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID
+};
+static const Oid reply_types[] = {
+	INT8OID, INT8OID, INT4OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID,
+	BOOLOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID
+};
+
+StaticAssertDecl(lengthof(event_types) == EV_NCOLS, "a type per event column");
+StaticAssertDecl(lengthof(ticket_types) == TK_NCOLS, "a type per ticket column");
+StaticAssertDecl(lengthof(reply_types) == RP_NCOLS, "a type per reply column");
+StaticAssertDecl(TK_NCOLS <= ZD_DIRECT_MAX_COLUMNS, "room for the ticket columns");
+
 static const char *const no_names[] = {NULL};
 
+/*
+ * The tables as the extension defines them; unset and now_defaults are the
+ * columns store.c's INSERTs leave to their defaults (none, or now()).
+ */
 static ZdTableShape event_shape = {
-	"zd_webhook_events", event_columns, no_names,
-	(const char *const[]) {"zd_webhook_events_outcome_check", NULL},
-	(const char *const[]) {"zd_webhook_events_connection_id_fkey", NULL},
-	"zd_webhook_events_pkey"
+	.name = "zd_webhook_events",
+	.columns = event_columns,
+	.types = event_types,
+	.unset = no_names,
+	.now_defaults = (const char *const[]) {"received_at", NULL},
+	.triggers = no_names,
+	.foreign_keys = (const char *const[]) {"zd_webhook_events_connection_id_fkey", NULL},
+	.unique_index = "zd_webhook_events_pkey"
 };
 static ZdTableShape ticket_shape = {
-	"zd_tickets", ticket_columns,
-	(const char *const[]) {"zd_tickets_enqueue_create", "zd_tickets_enqueue_status",
+	.name = "zd_tickets",
+	.columns = ticket_columns,
+	.types = ticket_types,
+	.unset = (const char *const[]) {"client_id", "sync_error", "deleted_by_name", "label",
+	"deleted_previous_status", NULL},
+	.now_defaults = (const char *const[]) {"created_at", "updated_at", NULL},
+	.triggers = (const char *const[]) {"zd_tickets_enqueue_create", "zd_tickets_enqueue_status",
 	"zd_tickets_fill_requester", NULL},
-	(const char *const[]) {"zd_tickets_deletion_check", "zd_tickets_deletion_kind_check",
-		"zd_tickets_deletion_seen_by_check", "zd_tickets_origin_check",
-		"zd_tickets_priority_check", "zd_tickets_status_check",
-	"zd_tickets_sync_state_check", "zd_tickets_ticket_type_check", NULL},
-	(const char *const[]) {"zd_tickets_connection_id_fkey",
+	.foreign_keys = (const char *const[]) {"zd_tickets_connection_id_fkey",
 	"zd_tickets_followup_of_ticket_id_fkey", NULL},
-	"zd_tickets_zendesk_id_key"
+	.unique_index = "zd_tickets_zendesk_id_key"
 };
 static ZdTableShape reply_shape = {
-	"zd_replies", reply_columns,
-	(const char *const[]) {"zd_replies_enqueue_reply", "zd_replies_set_connection", NULL},
-	(const char *const[]) {"zd_replies_origin_check", "zd_replies_sync_state_check", NULL},
-	(const char *const[]) {"zd_replies_connection_id_fkey", "zd_replies_ticket_id_fkey", NULL},
-	"zd_replies_zendesk_comment_id_key"
+	.name = "zd_replies",
+	.columns = reply_columns,
+	.types = reply_types,
+	.unset = (const char *const[]) {"sync_error", NULL},
+	.now_defaults = (const char *const[]) {"created_at", "updated_at", NULL},
+	.triggers = (const char *const[]) {"zd_replies_enqueue_reply", "zd_replies_set_connection",
+	NULL},
+	.foreign_keys = (const char *const[]) {"zd_replies_connection_id_fkey",
+	"zd_replies_ticket_id_fkey", NULL},
+	.unique_index = "zd_replies_zendesk_comment_id_key"
 };
 
 /*
@@ -527,22 +561,22 @@ ticket_update(ZdDirectTable *t, TupleTableSlot *old, const TicketState *s, bool 
 	/* STRONGER: a permanent deletion, or the spam marking of the same deletion */
 	if (s->deleted)
 	{
-		Datum		kind = zd_direct_get(t, old, TK_DELETION_KIND, &isnull);
+		bool		kind_null;
+		bool		deleted_null;
+		Datum		kind = zd_direct_get(t, old, TK_DELETION_KIND, &kind_null);
 
-		(void) zd_direct_get(t, old, TK_DELETED_AT, &isnull);
-		if (!isnull && !dv_null)
+		(void) zd_direct_get(t, old, TK_DELETED_AT, &deleted_null);
+		if (!deleted_null && !kind_null)
 		{
 			char	   *old_kind = TextDatumGetCString(kind);
 
+			/* (a null deletion version: only a permanent deletion is stronger) */
 			stronger = strcmp(old_kind, "permanent") != 0 &&
 				strcmp(old_kind, s->deletion_kind) != 0 &&
 				(strcmp(s->deletion_kind, "permanent") == 0 ||
-				 (strcmp(s->deletion_kind, "spam") == 0 &&
+				 (strcmp(s->deletion_kind, "spam") == 0 && !dv_null &&
 				  s->version >= dv - USECS_PER_SEC));
 		}
-		else if (!isnull && strcmp(s->deletion_kind, "permanent") == 0)
-			stronger = strcmp(TextDatumGetCString(kind), "permanent") != 0 &&
-				strcmp(TextDatumGetCString(kind), s->deletion_kind) != 0;
 	}
 	if (s->in->write->has_merged_into)
 	{

@@ -306,7 +306,15 @@ record_event(WebhookConnection *conn, ZdJsonWebhook *event, TimestampTz time,
 	direct.event_time = time;
 	direct.outcome = outcome;
 	if (zd_direct_insert_event(&direct, &recorded))
+	{
+		/*
+		 * The rows written for the event refer to its connection, which
+		 * must stay (a statement's foreign-key check locks it so).
+		 */
+		if (recorded)
+			zd_direct_lock_connection(&conn->tid);
 		return recorded;
+	}
 
 	values[0] = Int32GetDatum(conn->id);
 	values[1] = CStringGetTextDatum(event->event_id);
@@ -361,9 +369,7 @@ apply_event(WebhookConnection *conn, ZdJsonWebhook *event)
 				 errmsg("the webhook body is not a Zendesk event"),
 				 errdetail("Its \"time\" is not an RFC 3339 time.")));
 
-	/* the rows written below refer to the connection: it must stay */
 	zd_direct_begin_event();
-	zd_direct_lock_connection(&conn->tid);
 
 	if (event->kind == ZD_WEBHOOK_IGNORED || !conn->enabled)
 	{
