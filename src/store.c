@@ -27,6 +27,11 @@
  *    which the next ticket state fills in;
  *  - rows written here never queue pushes (zd_store_sync_writes).
  *
+ * A webhook's rows are mostly written without these statements, by
+ * store_direct.c, under the same rules written again in C: a change to a
+ * rule here must be made there too (pg_regress 007 delivers every kind of
+ * event both ways and compares the rows).
+ *
  * Runs in the caller's transaction, connected to SPI by the caller or not.
  *
  * src/store.c
