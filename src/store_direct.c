@@ -174,6 +174,13 @@ static struct
 	int64		row_id;
 }			event_ticket;
 
+/* the event row the current event inserted */
+static struct
+{
+	uint64		event;
+	ItemPointerData tid;
+}			event_row;
+
 /* a new event: what the last one wrote is not this one's */
 void
 zd_direct_begin_event(void)
@@ -242,8 +249,42 @@ zd_direct_insert_event(const ZdDirectEvent *event, bool *recorded)
 	zd_direct_set_text(&t, EV_OUTCOME, event->outcome);
 
 	*recorded = zd_direct_insert_unless_held(&t);
+	if (*recorded)
+	{
+		event_row.event = current_event;
+		event_row.tid = t.slot->tts_tid;
+	}
 	zd_direct_close(&t);
 	return true;
+}
+
+/*
+ * zd_direct_set_event_outcome
+ *		Give the event row this event inserted (zd_direct_insert_event) its
+ *		outcome, when applying it showed one other than the row's; false,
+ *		having done nothing, when the statement must.  The row is this
+ *		transaction's own: no one else can see or lock it.
+ */
+bool
+zd_direct_set_event_outcome(const char *outcome)
+{
+	ZdDirectTable t;
+	TupleTableSlot *row;
+	bool		found;
+
+	if (event_row.event != current_event || !zd_direct_open(&event_shape, false, &t))
+		return false;
+	row = table_slot_create(t.rel, NULL);
+	found = table_tuple_fetch_row_version(t.rel, &event_row.tid, SnapshotSelf, row);
+	if (found)
+	{
+		zd_direct_copy_row(&t, row);
+		zd_direct_set_text(&t, EV_OUTCOME, outcome);
+		zd_direct_update(&t, row);
+	}
+	ExecDropSingleTupleTableSlot(row);
+	zd_direct_close(&t);
+	return found;
 }
 
 /*

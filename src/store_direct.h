@@ -45,6 +45,7 @@ typedef struct ZdDirectTicket
 extern void zd_direct_begin_event(void);
 extern void zd_direct_lock_connection(ItemPointer tid);
 extern bool zd_direct_insert_event(const ZdDirectEvent *event, bool *recorded);
+extern bool zd_direct_set_event_outcome(const char *outcome);
 extern bool zd_direct_write_ticket(int32 connection_id, const ZdDirectTicket *ticket,
 								   ZdStoreCounts *counts, bool *match);
 extern bool zd_direct_insert_comment(int32 connection_id, const ZdJsonComment *comment,

@@ -339,6 +339,8 @@ record_event(WebhookConnection *conn, ZdJsonWebhook *event, TimestampTz time,
 static void
 record_outcome(WebhookConnection *conn, ZdJsonWebhook *event, const char *outcome)
 {
+	if (zd_direct_set_event_outcome(outcome))
+		return;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_WEBHOOK_OUTCOME, event_outcome_sql, 3,
