@@ -15,6 +15,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type_d.h"
 #include "commands/extension.h"
@@ -121,6 +122,22 @@ zd_schema_name(void)
 		schema_valid = true;
 	}
 	return cached_schema;
+}
+
+/*
+ * zd_relation_oid
+ *		OID of the extension's relation (table, index, sequence) by name.
+ */
+Oid
+zd_relation_oid(const char *relname)
+{
+	Oid			relid = get_relname_relid(relname,
+										  get_namespace_oid(zd_schema_name(), false));
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "relation \"%s\" of extension \"%s\" is missing", relname,
+			 ZD_EXTENSION_NAME);
+	return relid;
 }
 
 /*

@@ -19,8 +19,7 @@
  */
 #include "corsa_zendesk.h"
 
-#include "access/table.h"
-#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -30,7 +29,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
-#include "utils/snapmgr.h"
+
+#include "direct.h"
 
 typedef struct ClientSource
 {
@@ -43,7 +43,6 @@ static ClientSource *read_client_source(void);
 static void check_column(Oid relid, const char *column, bool must_be_text);
 static char *clients_sql(const ClientSource *src, const char *ticket_filter);
 static char *matching_sql(const ClientSource *src, const char *ticket_filter);
-static char *client_source_sql(void);
 
 /* the matching statement for rows just written, kept per client source */
 static SPIPlanPtr match_plan = NULL;
@@ -127,6 +126,7 @@ zd_set_client_source(PG_FUNCTION_ARGS)
 					   (Datum[]) {CStringGetTextDatum(qualified),
 						   CStringGetDatum(id_column), CStringGetDatum(email_column)},
 					   SPI_OK_INSERT);
+	CommandCounterIncrement();	/* the matching reads the source just written */
 	changed = zd_match_clients("true", 0, NULL, NULL, true);
 	zd_log(ZD_LOG_INFO, 0, 0, NULL,
 		   "clients are read from %s (id %s, e-mail %s); %lld ticket(s) matched anew",
@@ -161,31 +161,32 @@ zd_rematch_clients(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(changed);
 }
 
-static char *
-client_source_sql(void)
-{
-	return psprintf("SELECT table_name, id_column, email_column FROM %s",
-					zd_qualified("zd_client_source"));
-}
-
 /*
  * read_client_source
- *		The configured client table, or NULL when none is set.  The caller
- *		is connected to SPI; the result lives in the SPI context.
+ *		The configured client table, or NULL when none is set; read straight
+ *		from zd_client_source (a row at most), so that the writes of an
+ *		account without a client table run no statement.  palloc'd in the
+ *		caller's context.
  */
 static ClientSource *
 read_client_source(void)
 {
-	ClientSource *src;
+	ClientSource *src = NULL;
+	ZdTableRead r;
 
-	zd_spi_run_plan(zd_saved_plan(ZD_PLAN_CLIENT_SOURCE, client_source_sql, 0, NULL),
-					NULL, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		return NULL;
-	src = palloc(sizeof(ClientSource));
-	src->table = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	src->id_column = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	src->email_column = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	zd_read_begin(&r, "zd_client_source", NULL, NULL, 0);
+	if (zd_read_next(&r))
+	{
+		bool		isnull;
+
+		src = palloc(sizeof(ClientSource));
+		src->table = TextDatumGetCString(zd_read_column(&r, "table_name", &isnull));
+		src->id_column = pstrdup(NameStr(*DatumGetName(zd_read_column(&r, "id_column",
+																		&isnull))));
+		src->email_column = pstrdup(NameStr(*DatumGetName(zd_read_column(&r, "email_column",
+																		   &isnull))));
+	}
+	zd_read_end(&r);
 	return src;
 }
 
@@ -226,30 +227,6 @@ matching_sql(const ClientSource *src, const char *ticket_filter)
 }
 
 /*
- * client_source_set
- *		Is a client table configured?  zd_client_source (a row at most) is
- *		read straight from the table, as a statement would see it, so that
- *		the writes of an account without a client table run no statement.
- */
-static bool
-client_source_set(void)
-{
-	Relation	rel = table_open(get_relname_relid("zd_client_source",
-												   get_namespace_oid(zd_schema_name(), false)),
-								 AccessShareLock);
-	Snapshot	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
-	TupleTableSlot *row = table_slot_create(rel, NULL);
-	bool		set = table_scan_getnextslot(scan, ForwardScanDirection, row);
-
-	table_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	ExecDropSingleTupleTableSlot(row);
-	table_close(rel, AccessShareLock);
-	return set;
-}
-
-/*
  * zd_match_clients_by_zendesk_ids
  *		The matching run on every write (import pages, polls, webhooks):
  *		the tickets of one connection with these Zendesk ids.  Uses a kept
@@ -264,18 +241,13 @@ zd_match_clients_by_zendesk_ids(int32 connection_id, Datum zendesk_ids)
 	char	   *key;
 	Datum		values[2];
 
-	if (!client_source_set())
-		return;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	src = read_client_source();
 	if (src == NULL ||
 		!OidIsValid(RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(src->table)),
 									 NoLock, true)))
-	{
-		SPI_finish();
 		return;
-	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 
 	key = psprintf("%s|%s|%s|%s", zd_schema_name(), src->table, src->id_column,
 				   src->email_column);

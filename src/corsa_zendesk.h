@@ -122,6 +122,7 @@ extern void zd_install_utility_hooks(void);
 /* ---- catalog helpers (catalog.c) ---- */
 extern Oid	zd_extension_oid(bool missing_ok);
 extern const char *zd_schema_name(void);
+extern Oid	zd_relation_oid(const char *relname);
 extern char *zd_qualified(const char *relname);
 extern void zd_spi_exec_params(const char *sql, int nargs, Oid *argtypes,
 							   Datum *values, int expected);
@@ -136,7 +137,6 @@ typedef enum ZdPlanId
 	ZD_PLAN_TICKET_PLACEHOLDERS,
 	ZD_PLAN_INSERT_COMMENTS,
 	ZD_PLAN_DELETION_DETAILS,
-	ZD_PLAN_CLIENT_SOURCE,
 	ZD_PLAN_WEBHOOK_EVENT,
 	ZD_PLAN_WEBHOOK_OUTCOME,
 	ZD_PLAN_LOG_ENTRY,

@@ -36,6 +36,7 @@
 #include "catalog/namespace.h"
 #include "executor/executor.h"
 #include "optimizer/optimizer.h"
+#include "parser/parse_relation.h"
 #include "rewrite/rewriteHandler.h"
 #include "storage/lmgr.h"
 #include "access/sysattr.h"
@@ -298,20 +299,20 @@ shape_allows_direct(ZdTableShape *shape, Relation rel, ResultRelInfo *rri)
  * zd_direct_open
  *		Open the extension's table for direct writes, or return false
  *		(nothing open) when its rows must go through SQL: it holds what the
- *		application added, or the transaction is not READ COMMITTED (a
+ *		application added, the transaction is not READ COMMITTED (a
  *		statement would raise serialization failures a direct write cannot
- *		see).  speculative: rows will be inserted unless held.
+ *		see), or it may not write at all (read-only, a standby).
+ *		speculative: rows will be inserted unless held.
  */
 bool
 zd_direct_open(ZdTableShape *shape, bool speculative, ZdDirectTable *t)
 {
 	Oid			relid;
 
-	if (IsolationUsesXactSnapshot())
+	/* (a read-only transaction gets the statements' own error) */
+	if (IsolationUsesXactSnapshot() || XactReadOnly || RecoveryInProgress())
 		return false;
-	relid = get_relname_relid(shape->name, get_namespace_oid(zd_schema_name(), false));
-	if (!OidIsValid(relid))
-		return false;
+	relid = zd_relation_oid(shape->name);
 	remember_shape(shape);
 	if (shape->relid == relid && !shape->direct)
 		return false;
@@ -615,4 +616,69 @@ zd_direct_lock_key_share(Relation rel, ItemPointer tid)
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to concurrent update of %s",
 						RelationGetRelationName(rel))));
+}
+
+/*
+ * zd_read_begin
+ *		Start reading the extension's table relname, by the key of its
+ *		index indexname, or whole.  The snapshot is SPI's for a statement
+ *		that may write, so the transaction's earlier commands are seen (a
+ *		caller that has just written in the current command increments it
+ *		first); zd_read_end must follow before any other snapshot is pushed.
+ */
+void
+zd_read_begin(ZdTableRead *r, const char *relname, const char *indexname, ScanKey keys,
+			  int nkeys)
+{
+	Snapshot	snapshot;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	snapshot = GetActiveSnapshot();
+
+	r->rel = table_open(zd_relation_oid(relname), AccessShareLock);
+	r->row = table_slot_create(r->rel, NULL);
+	r->index = NULL;
+	r->index_scan = NULL;
+	r->heap_scan = NULL;
+	if (indexname != NULL)
+	{
+		r->index = index_open(zd_relation_oid(indexname), AccessShareLock);
+		r->index_scan = index_beginscan(r->rel, r->index, snapshot, nkeys, 0);
+		index_rescan(r->index_scan, keys, nkeys, NULL, 0);
+	}
+	else
+		r->heap_scan = table_beginscan(r->rel, snapshot, 0, NULL);
+}
+
+/* the next row, in r->row; false at the end */
+bool
+zd_read_next(ZdTableRead *r)
+{
+	if (r->index_scan != NULL)
+		return index_getnext_slot(r->index_scan, ForwardScanDirection, r->row);
+	return table_scan_getnextslot(r->heap_scan, ForwardScanDirection, r->row);
+}
+
+/* a column of the row read, by name */
+Datum
+zd_read_column(ZdTableRead *r, const char *column, bool *isnull)
+{
+	return slot_getattr(r->row, attnameAttNum(r->rel, column, false), isnull);
+}
+
+/* end the read; its locks stay until the end of the transaction, as a statement's */
+void
+zd_read_end(ZdTableRead *r)
+{
+	if (r->index_scan != NULL)
+	{
+		index_endscan(r->index_scan);
+		index_close(r->index, NoLock);
+	}
+	else
+		table_endscan(r->heap_scan);
+	ExecDropSingleTupleTableSlot(r->row);
+	table_close(r->rel, NoLock);
+	PopActiveSnapshot();
 }

@@ -14,6 +14,7 @@
 
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/tableam.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
@@ -63,6 +64,26 @@ typedef struct ZdDirectTable
 	TupleTableSlot *slot;		/* the row to write (virtual) */
 	Bitmapset  *set_columns;	/* those set since it was cleared or copied */
 } ZdDirectTable;
+
+/*
+ * A read of one of the extension's tables as a statement that may write
+ * would see it (earlier commands of the transaction included): by an
+ * index's key, or the whole table when no index is named.
+ */
+typedef struct ZdTableRead
+{
+	Relation	rel;
+	Relation	index;
+	IndexScanDesc index_scan;
+	TableScanDesc heap_scan;
+	TupleTableSlot *row;		/* the row read */
+} ZdTableRead;
+
+extern void zd_read_begin(ZdTableRead *r, const char *relname, const char *indexname,
+						  ScanKey keys, int nkeys);
+extern bool zd_read_next(ZdTableRead *r);
+extern Datum zd_read_column(ZdTableRead *r, const char *column, bool *isnull);
+extern void zd_read_end(ZdTableRead *r);
 
 extern bool zd_direct_open(ZdTableShape *shape, bool speculative, ZdDirectTable *t);
 extern void zd_direct_close(ZdDirectTable *t);

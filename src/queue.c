@@ -60,17 +60,6 @@ typedef struct OutboxItem
 	bool		has_status;
 } OutboxItem;
 
-/* a relation of the extension's schema (the trigger's table's) by name */
-static Oid
-schema_relid(Oid nsp, const char *name)
-{
-	Oid			relid = get_relname_relid(name, nsp);
-
-	if (!OidIsValid(relid))
-		elog(ERROR, "relation \"%s\" of extension \"%s\" is missing", name, ZD_EXTENSION_NAME);
-	return relid;
-}
-
 /*
  * outbox_insert
  *		Write one pending item into zd_outbox and its indexes (see the
@@ -80,9 +69,9 @@ schema_relid(Oid nsp, const char *name)
  *		Runs in the trigger's transaction and memory context.
  */
 static void
-outbox_insert(Oid nsp, const OutboxItem *item)
+outbox_insert(const OutboxItem *item)
 {
-	Relation	rel = table_open(schema_relid(nsp, "zd_outbox"), RowExclusiveLock);
+	Relation	rel = table_open(zd_relation_oid("zd_outbox"), RowExclusiveLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	EState	   *estate;
@@ -111,7 +100,7 @@ outbox_insert(Oid nsp, const OutboxItem *item)
 		if (att->attisdropped)
 			isnull = true;
 		else if (strcmp(name, "id") == 0)
-			values[i] = Int64GetDatum(nextval_internal(schema_relid(nsp, "zd_outbox_id_seq"),
+			values[i] = Int64GetDatum(nextval_internal(zd_relation_oid("zd_outbox_id_seq"),
 														false));
 		else if (strcmp(name, "connection_id") == 0)
 			values[i] = item->connection_id;
@@ -228,7 +217,7 @@ zd_enqueue_push(PG_FUNCTION_ARGS)
 		item.kind = "create_ticket";
 		item.ticket_id = new_value(trigdata, tuple, "id", &isnull);
 	}
-	outbox_insert(RelationGetNamespace(trigdata->tg_relation), &item);
+	outbox_insert(&item);
 
 	zd_wake_at_commit(ZD_WAKE_PUSH);
 	return PointerGetDatum(tuple);

@@ -161,31 +161,25 @@ static ZdTableShape reply_shape = {
 };
 
 /*
- * The ticket row the current event wrote or locked (zd_direct_write_ticket),
- * which its comment then refers to without looking it up again.  Valid for
- * one event: zd_direct_begin_event starts the next.
+ * What the current event has written directly: its event row, and the
+ * ticket row it wrote or locked, which its comment then refers to without
+ * looking it up again.  zd_direct_begin_event forgets it.
  */
-static uint64 current_event = 0;
 static struct
 {
-	uint64		event;
+	bool		has_event_row;
+	ItemPointerData event_row;
+	bool		has_ticket;
 	int32		connection_id;
 	int64		zendesk_id;
-	int64		row_id;
-}			event_ticket;
-
-/* the event row the current event inserted */
-static struct
-{
-	uint64		event;
-	ItemPointerData tid;
-}			event_row;
+	int64		ticket_row_id;
+}			this_event;
 
 /* a new event: what the last one wrote is not this one's */
 void
 zd_direct_begin_event(void)
 {
-	current_event++;
+	memset(&this_event, 0, sizeof(this_event));
 }
 
 /* the SQL cast text::timestamptz, or null */
@@ -218,9 +212,7 @@ jsonb_from_text(const char *text, bool *isnull)
 void
 zd_direct_lock_connection(ItemPointer tid)
 {
-	Relation	rel = table_open(get_relname_relid("zd_connections",
-												   get_namespace_oid(zd_schema_name(), false)),
-								 RowShareLock);
+	Relation	rel = table_open(zd_relation_oid("zd_connections"), RowShareLock);
 
 	zd_direct_lock_key_share(rel, tid);
 	table_close(rel, NoLock);
@@ -251,8 +243,8 @@ zd_direct_insert_event(const ZdDirectEvent *event, bool *recorded)
 	*recorded = zd_direct_insert_unless_held(&t);
 	if (*recorded)
 	{
-		event_row.event = current_event;
-		event_row.tid = t.slot->tts_tid;
+		this_event.has_event_row = true;
+		this_event.event_row = t.slot->tts_tid;
 	}
 	zd_direct_close(&t);
 	return true;
@@ -272,10 +264,10 @@ zd_direct_set_event_outcome(const char *outcome)
 	TupleTableSlot *row;
 	bool		found;
 
-	if (event_row.event != current_event || !zd_direct_open(&event_shape, false, &t))
+	if (!this_event.has_event_row || !zd_direct_open(&event_shape, false, &t))
 		return false;
 	row = table_slot_create(t.rel, NULL);
-	found = table_tuple_fetch_row_version(t.rel, &event_row.tid, SnapshotSelf, row);
+	found = table_tuple_fetch_row_version(t.rel, &this_event.event_row, SnapshotSelf, row);
 	if (found)
 	{
 		zd_direct_copy_row(&t, row);
@@ -290,43 +282,31 @@ zd_direct_set_event_outcome(const char *outcome)
 /*
  * user_lookup
  *		zd_users' e-mail and name of a Zendesk user; false when unknown.
- *		Sees what committed before this call, as a statement would.
  */
 static bool
 user_lookup(int32 connection_id, int64 zendesk_id, char **email, char **name)
 {
-	Oid			nsp = get_namespace_oid(zd_schema_name(), false);
-	Relation	rel = table_open(get_relname_relid("zd_users", nsp), AccessShareLock);
-	Relation	index = index_open(get_relname_relid("zd_users_pkey", nsp), AccessShareLock);
-	TupleTableSlot *row = table_slot_create(rel, NULL);
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ZdTableRead r;
 	ScanKeyData keys[2];
-	IndexScanDesc scan;
 	bool		found;
 
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(connection_id));
 	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(zendesk_id));
-	scan = index_beginscan(rel, index, snapshot, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, row);
+	zd_read_begin(&r, "zd_users", "zd_users_pkey", keys, 2);
+	found = zd_read_next(&r);
 	*email = *name = NULL;
 	if (found)
 	{
 		bool		isnull;
-		Datum		value;
+		Datum		value = zd_read_column(&r, "email", &isnull);
 
-		value = slot_getattr(row, attnameAttNum(rel, "email", false), &isnull);
 		if (!isnull)
 			*email = TextDatumGetCString(value);
-		value = slot_getattr(row, attnameAttNum(rel, "name", false), &isnull);
+		value = zd_read_column(&r, "name", &isnull);
 		if (!isnull)
 			*name = TextDatumGetCString(value);
 	}
-	index_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	ExecDropSingleTupleTableSlot(row);
-	index_close(index, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	zd_read_end(&r);
 	return found;
 }
 
@@ -338,35 +318,22 @@ user_lookup(int32 connection_id, int64 zendesk_id, char **email, char **name)
 static bool
 status_push_waiting(int64 ticket_id)
 {
-	Oid			nsp = get_namespace_oid(zd_schema_name(), false);
-	Relation	rel = table_open(get_relname_relid("zd_outbox", nsp), AccessShareLock);
-	Relation	index = index_open(get_relname_relid("zd_outbox_ticket_id_idx", nsp),
-								   AccessShareLock);
-	TupleTableSlot *row = table_slot_create(rel, NULL);
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	AttrNumber	kind_att = attnameAttNum(rel, "kind", false);
-	AttrNumber	state_att = attnameAttNum(rel, "state", false);
+	ZdTableRead r;
 	ScanKeyData key;
-	IndexScanDesc scan;
 	bool		waiting = false;
 
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(ticket_id));
-	scan = index_beginscan(rel, index, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	while (!waiting && index_getnext_slot(scan, ForwardScanDirection, row))
+	zd_read_begin(&r, "zd_outbox", "zd_outbox_ticket_id_idx", &key, 1);
+	while (!waiting && zd_read_next(&r))
 	{
 		bool		isnull;
-		char	   *kind = TextDatumGetCString(slot_getattr(row, kind_att, &isnull));
-		char	   *state = TextDatumGetCString(slot_getattr(row, state_att, &isnull));
+		char	   *kind = TextDatumGetCString(zd_read_column(&r, "kind", &isnull));
+		char	   *state = TextDatumGetCString(zd_read_column(&r, "state", &isnull));
 
 		waiting = strcmp(kind, "update_status") == 0 &&
 			(strcmp(state, "pending") == 0 || strcmp(state, "in_flight") == 0);
 	}
-	index_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	ExecDropSingleTupleTableSlot(row);
-	index_close(index, AccessShareLock);
-	table_close(rel, AccessShareLock);
+	zd_read_end(&r);
 	return waiting;
 }
 
@@ -546,13 +513,8 @@ static bool
 ticket_insert(ZdDirectTable *t, int32 connection_id, const TicketState *s)
 {
 	const ZdJsonTicket *x = &s->in->write->ticket;
-	Oid			seq = get_relname_relid("zd_tickets_id_seq", RelationGetNamespace(t->rel));
-	int64		id;
+	int64		id = nextval_internal(zd_relation_oid("zd_tickets_id_seq"), false);
 
-	if (!OidIsValid(seq))
-		elog(ERROR, "sequence \"zd_tickets_id_seq\" of extension \"%s\" is missing",
-			 ZD_EXTENSION_NAME);
-	id = nextval_internal(seq, false);
 	zd_direct_clear_row(t);
 	zd_direct_set(t, TK_ID, Int64GetDatum(id), false);
 	zd_direct_set(t, TK_CONNECTION, Int32GetDatum(connection_id), false);
@@ -700,12 +662,12 @@ zd_direct_write_ticket(int32 connection_id, const ZdDirectTicket *in,
 	}
 
 	/* the row this event holds locked now, for its comment */
-	event_ticket.event = current_event;
-	event_ticket.connection_id = connection_id;
-	event_ticket.zendesk_id = x->id;
-	event_ticket.row_id = DatumGetInt64(inserted ?
-										slot_getattr(t.slot, t.shape->attnums[TK_ID], &isnull) :
-										zd_direct_get(&t, row, TK_ID, &isnull));
+	this_event.has_ticket = true;
+	this_event.connection_id = connection_id;
+	this_event.zendesk_id = x->id;
+	this_event.ticket_row_id =
+		DatumGetInt64(inserted ? slot_getattr(t.slot, t.shape->attnums[TK_ID], &isnull) :
+					  zd_direct_get(&t, row, TK_ID, &isnull));
 
 	*match = false;
 	if (written)
@@ -753,8 +715,6 @@ zd_direct_insert_comment(int32 connection_id, const ZdJsonComment *cm, const cha
 {
 	ZdDirectTable t;
 	Datum		now = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	Oid			nsp;
-	Oid			seq;
 	int64		ticket_id = 0;
 	char	   *email = NULL;
 	char	   *name = NULL;
@@ -765,11 +725,11 @@ zd_direct_insert_comment(int32 connection_id, const ZdJsonComment *cm, const cha
 
 	if (cm->ticket_id == 0 || zd_reply_push_recent())
 		return false;
-	if (event_ticket.event == current_event && event_ticket.connection_id == connection_id &&
-		event_ticket.zendesk_id == cm->ticket_id)
+	if (this_event.has_ticket && this_event.connection_id == connection_id &&
+		this_event.zendesk_id == cm->ticket_id)
 	{
 		/* its ticket, written (or found stale) and locked by this event */
-		ticket_id = event_ticket.row_id;
+		ticket_id = this_event.ticket_row_id;
 	}
 	else
 	{
@@ -795,12 +755,9 @@ zd_direct_insert_comment(int32 connection_id, const ZdJsonComment *cm, const cha
 
 	if (cm->has_author_id)
 		author_known = user_lookup(connection_id, cm->author_id, &email, &name);
-	nsp = RelationGetNamespace(t.rel);
-	seq = get_relname_relid("zd_replies_id_seq", nsp);
-	if (!OidIsValid(seq))
-		elog(ERROR, "sequence \"zd_replies_id_seq\" of extension \"%s\" is missing",
-			 ZD_EXTENSION_NAME);
-	zd_direct_set(&t, RP_ID, Int64GetDatum(nextval_internal(seq, false)), false);
+	zd_direct_set(&t, RP_ID,
+				  Int64GetDatum(nextval_internal(zd_relation_oid("zd_replies_id_seq"), false)),
+				  false);
 	zd_direct_set(&t, RP_TICKET, Int64GetDatum(ticket_id), false);
 	zd_direct_set(&t, RP_CONNECTION, Int32GetDatum(connection_id), false);
 	zd_direct_set_int8(&t, RP_COMMENT_ID, true, cm->id);

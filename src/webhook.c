@@ -22,21 +22,15 @@
  */
 #include "corsa_zendesk.h"
 
-#include "access/table.h"
-#include "access/tableam.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type_d.h"
-#include "executor/tuptable.h"
-#include "miscadmin.h"
 #include "executor/spi.h"
-#include "parser/parse_relation.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "crypto.h"
+#include "direct.h"
 #include "store.h"
 #include "store_direct.h"
 #include "zd_json.h"
@@ -82,8 +76,8 @@ PG_FUNCTION_INFO_V1(zd_set_signing_secret);
  *		The connection whose webhook token is in the Authorization header,
  *		or a 28000 error.  Tokens are compared by their SHA-256 digests with
  *		CRYPTO_memcmp, so timing tells nothing about them.  The connections
- *		are read as a statement would read them (a new snapshot under READ
- *		COMMITTED), straight from the table: they are few.
+ *		are read straight from the table, as a statement would read them:
+ *		they are few.
  */
 static pg_noinline WebhookConnection *
 authenticate(text *auth_header)
@@ -92,15 +86,7 @@ authenticate(text *auth_header)
 	char	   *token;
 	unsigned char digest[ZD_SHA256_LEN];
 	WebhookConnection *found = NULL;
-	Relation	rel;
-	Snapshot	snapshot;
-	TableScanDesc scan;
-	TupleTableSlot *row;
-	AttrNumber	att_id,
-				att_enabled,
-				att_subdomain,
-				att_digest,
-				att_secret;
+	ZdTableRead r;
 
 	if (auth_header == NULL || VARSIZE_ANY_EXHDR(auth_header) == 0)
 		ereport(ERROR,
@@ -131,39 +117,26 @@ authenticate(text *auth_header)
 	}
 	explicit_bzero(header, strlen(header));
 
-	rel = table_open(get_relname_relid("zd_connections",
-									   get_namespace_oid(zd_schema_name(), false)),
-					 AccessShareLock);
-	att_id = attnameAttNum(rel, "id", false);
-	att_enabled = attnameAttNum(rel, "enabled", false);
-	att_subdomain = attnameAttNum(rel, "subdomain", false);
-	att_digest = attnameAttNum(rel, "webhook_token_sha256", false);
-	att_secret = attnameAttNum(rel, "signing_secret_enc", false);
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	scan = table_beginscan(rel, snapshot, 0, NULL);
-	row = table_slot_create(rel, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, row))
+	zd_read_begin(&r, "zd_connections", NULL, NULL, 0);
+	while (zd_read_next(&r))
 	{
 		bool		isnull;
-		Datum		value = slot_getattr(row, att_digest, &isnull);
+		Datum		value = zd_read_column(&r, "webhook_token_sha256", &isnull);
 		bytea	   *stored = isnull ? NULL : DatumGetByteaPP(value);
 
 		if (stored != NULL && VARSIZE_ANY_EXHDR(stored) == ZD_SHA256_LEN &&
 			zdcrypt_equal(VARDATA_ANY(stored), digest, ZD_SHA256_LEN) && found == NULL)
 		{
 			found = palloc0(sizeof(WebhookConnection));
-			found->id = DatumGetInt32(slot_getattr(row, att_id, &isnull));
-			found->enabled = DatumGetBool(slot_getattr(row, att_enabled, &isnull));
-			found->subdomain = TextDatumGetCString(slot_getattr(row, att_subdomain, &isnull));
-			value = slot_getattr(row, att_secret, &isnull);
+			found->id = DatumGetInt32(zd_read_column(&r, "id", &isnull));
+			found->enabled = DatumGetBool(zd_read_column(&r, "enabled", &isnull));
+			found->subdomain = TextDatumGetCString(zd_read_column(&r, "subdomain", &isnull));
+			value = zd_read_column(&r, "signing_secret_enc", &isnull);
 			found->signing_secret_enc = isnull ? NULL : DatumGetByteaPCopy(value);
-			found->tid = row->tts_tid;
+			found->tid = r.row->tts_tid;
 		}
 	}
-	table_endscan(scan);
-	UnregisterSnapshot(snapshot);
-	ExecDropSingleTupleTableSlot(row);
-	table_close(rel, NoLock);
+	zd_read_end(&r);
 
 	if (found == NULL)
 		ereport(ERROR,
