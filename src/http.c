@@ -343,6 +343,14 @@ zdh_wait_event_set(WaitEventSet *set, long timeout_ms, WaitEvent *events,
 	return result;
 }
 
+/* the worker's latch and the postmaster's death, which every wait watches */
+static void
+add_latch_events(WaitEventSet *set)
+{
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+}
+
 /*
  * zdh_wait_sockets
  *		One wait on curl's sockets, curl's own timer and the latch.  With
@@ -359,6 +367,7 @@ zdh_wait_sockets(ZdHttpEngine *engine, long timeout_ms, bool *latch_set)
 	int			maxfd = -1;
 	long		curl_timeout = -1;
 	WaitEventSet *set;
+	WaitEvent	idle_events[2];
 	WaitEvent  *events;
 	int			nevents;
 	int			i;
@@ -375,24 +384,24 @@ zdh_wait_sockets(ZdHttpEngine *engine, long timeout_ms, bool *latch_set)
 		(timeout_ms < 0 || timeout_ms > ZD_HTTP_IDLE_POLL_MS))
 		timeout_ms = ZD_HTTP_IDLE_POLL_MS;
 
-	events = palloc(sizeof(WaitEvent) * (maxfd + 3));
 	if (maxfd < 0)
 	{
+		events = idle_events;
 		if (engine->idle_set == NULL)
 		{
-			engine->idle_set = CreateWaitEventSet(engine->context, 2);
-			AddWaitEventToSet(engine->idle_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-			AddWaitEventToSet(engine->idle_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
-							  NULL, NULL);
+			/* complete before it is kept, should adding an event fail */
+			set = CreateWaitEventSet(engine->context, 2);
+			add_latch_events(set);
+			engine->idle_set = set;
 		}
 		nevents = WaitEventSetWait(engine->idle_set, timeout_ms, events, 2,
 								   PG_WAIT_EXTENSION);
 	}
 	else
 	{
+		events = palloc(sizeof(WaitEvent) * (maxfd + 3));
 		set = CreateWaitEventSet(CurrentMemoryContext, maxfd + 3);
-		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		add_latch_events(set);
 		for (i = 0; i <= maxfd; i++)
 		{
 			uint32		ev = 0;
@@ -418,7 +427,8 @@ zdh_wait_sockets(ZdHttpEngine *engine, long timeout_ms, bool *latch_set)
 				*latch_set = true;
 		}
 	}
-	pfree(events);
+	if (events != idle_events)
+		pfree(events);
 }
 
 /*

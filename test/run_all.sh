@@ -41,6 +41,12 @@ if ! zd_build_and_install "$work"; then
 fi
 cd "$work" || exit 1
 
+# a non-zero exit that the counted failures do not explain (a crash, a
+# sanitizer report, an unexpected success): $1 the exit code, $2 failures
+unexplained_exit() {
+	[ "$1" -ne 0 ] && [ "$2" -eq 0 ]
+}
+
 # --- 1. simulator -----------------------------------------------------------
 zd_say "Zendesk simulator: its own tests"
 out=$(as_pg $PYTHON -m unittest discover -s test/sim -p 'test_*.py' 2>&1)
@@ -53,8 +59,7 @@ if [ -z "$ran" ]; then
 	add 0 1
 else
 	bad=${bad:-0}
-	# a non-zero exit the counts do not explain (e.g. unexpected successes)
-	if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+	if unexplained_exit "$rc" "$bad"; then bad=1; fi
 	[ "$bad" -gt 0 ] && echo "$out" | grep -A 15 '^\(FAIL\|ERROR\):' | head -n 80
 	add $((ran - bad)) "$bad"
 fi
@@ -71,7 +76,7 @@ regress_suite() {
 	echo "$out" | grep -E '^(test |ok |not ok |All |[ ]*[0-9]+ of [0-9]+ tests)' || true
 	ok=$(echo "$out" | grep -cE '^(test|ok) .* \.\.\. ok|^ok [0-9]+ ')
 	bad=$(echo "$out" | grep -cE '\.\.\. FAILED|^not ok ')
-	if { [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; } || { [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; }; then
+	if { [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; } || unexplained_exit "$rc" "$bad"; then
 		echo "$out" | tail -n 30
 		bad=1
 	fi
@@ -110,14 +115,14 @@ else
 	add $((total - tap_failed)) "$tap_failed"
 fi
 if [ "$tap_failed" -gt 0 ] || [ -z "$total" ]; then
+	# PostgreSQL::Test::Utils prefixes each line of a regress_log with
+	# "[time](elapsed) "
+	logline='^(\[[^]]*\]\([^)]*\) )?'
 	for f in tmp_check/log/regress_log_*; do
 		[ -f "$f" ] || continue
-		# PostgreSQL::Test::Utils prefixes each line of a regress_log
-		# with "[time](elapsed) "
-		if grep -qE '^(\[[^]]*\]\([^)]*\) )?not ok' "$f" ||
-			! grep -qE '^(\[[^]]*\]\([^)]*\) )?ok' "$f"; then
+		if grep -qE "${logline}not ok" "$f" || ! grep -qE "${logline}ok" "$f"; then
 			echo "--- $f"
-			grep -E -B4 -A16 '^(\[[^]]*\]\([^)]*\) )?not ok' "$f" | head -n 200
+			grep -E -B4 -A16 "${logline}not ok" "$f" | head -n 200
 			tail -n 25 "$f"
 		fi
 	done
@@ -133,7 +138,7 @@ if [ -x test/unit/run.sh ]; then
 	bad=$(echo "$out" | grep -c '^not ok ')
 	# a sanitizer report fails the run without a "not ok" line
 	if [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
-	if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+	if unexplained_exit "$rc" "$bad"; then
 		echo "$out" | grep -E -B2 -A20 'Sanitizer|runtime error:' | head -n 80
 		bad=1
 	fi

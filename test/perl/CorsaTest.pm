@@ -24,7 +24,7 @@ use Test::More;
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(corsa_node start_simulator worker_pids wait_until
-  launcher_pid elapsed_since srcdir wait_for_run);
+  launcher_pid elapsed_since srcdir wait_for_run deliver_webhooks);
 
 # the source tree: test/perl/.. /..
 my $SRCDIR = abs_path(dirname(__FILE__) . '/../..');
@@ -106,6 +106,31 @@ sub wait_for_run
 	diag $node->safe_psql('postgres', "SELECT error FROM zd_sync_runs WHERE id = $run_id")
 	  if $state eq 'failed';
 	return $state;
+}
+
+# Deliver webhook events (as the simulator lists them: body and headers)
+# to zd_ingest_webhook, in order, each in its own transaction; returns
+# psql's output (one outcome per line) and its error output.  The calls go
+# through a file, so that an error names the file, not the bearer token.
+sub deliver_webhooks
+{
+	my ($node, $events) = @_;
+	my $dir = PostgreSQL::Test::Utils::tempdir();
+	open(my $fh, '>', "$dir/deliver.sql") or die "cannot write $dir/deliver.sql: $!";
+	binmode $fh, ':utf8';
+	for my $e (@$events)
+	{
+		my $h = $e->{headers};
+		my @args = map { defined $_ ? "\$zda\$$_\$zda\$" : 'NULL' }
+		  ($h->{authorization}, $h->{'x-zendesk-webhook-signature'},
+			$h->{'x-zendesk-webhook-signature-timestamp'});
+		printf $fh "SELECT zd_ingest_webhook(\$zdb\$%s\$zdb\$, %s);\n", $e->{body},
+		  join(', ', @args);
+	}
+	close $fh;
+	my ($out, $err) = run_command(['psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1',
+		'-d', $node->connstr('postgres'), '-f', "$dir/deliver.sql"]);
+	return ($out, $err);
 }
 
 sub elapsed_since

@@ -234,6 +234,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 with sim.lock:
                     entry["status"] = status
                 self._send(response, truncate=kind == "truncate")
+        # every branch's status (the sent one again), with the duration
         with sim.lock:
             entry["status"] = status
             entry["duration_ms"] = round((time.monotonic() - started) * 1000, 1)

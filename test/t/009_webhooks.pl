@@ -55,19 +55,8 @@ for (my $i = $#deliveries; $i > 0; $i--)
 	my $j = int(rand($i + 1));
 	@deliveries[ $i, $j ] = @deliveries[ $j, $i ];
 }
+my ($out, $err) = deliver_webhooks($node, \@deliveries);
 my $dir = PostgreSQL::Test::Utils::tempdir();
-open(my $fh, '>', "$dir/deliver.sql") or die;
-binmode $fh, ':utf8';
-for my $e (@deliveries)
-{
-	my $h = $e->{headers};
-	printf $fh "SELECT zd_ingest_webhook(\$zdb\$%s\$zdb\$, \$zda\$%s\$zda\$, \$zds\$%s\$zds\$, \$zdt\$%s\$zdt\$);\n",
-	  $e->{body}, $h->{authorization}, $h->{'x-zendesk-webhook-signature'},
-	  $h->{'x-zendesk-webhook-signature-timestamp'};
-}
-close $fh;
-my ($out, $err) = run_command(['psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1',
-	'-d', $node->connstr('postgres'), '-f', "$dir/deliver.sql"]);
 is($err, '', 'every delivery was accepted') or diag substr($err, 0, 2000);
 my %outcomes;
 $outcomes{$_}++ for split /\n/, $out;
@@ -84,7 +73,7 @@ ok( wait_until(sub {
 	'the worker fetched the e-mails of requesters and authors');
 
 # --- field by field ------------------------------------------------------------------
-open($fh, '>', "$dir/state.json") or die;
+open(my $fh, '>', "$dir/state.json") or die;
 print $fh JSON::PP->new->utf8->encode($sim->get('/_sim/state'));
 close $fh;
 $node->safe_psql('postgres', qq{

@@ -194,17 +194,7 @@ sub check_no_duplicates
 	is(wait_for_run($node, $poll), 'succeeded', "$tag: a poll ran");
 
 	my $events = $sim->get("/_sim/webhooks?since=$since")->{events};
-	my $dir = PostgreSQL::Test::Utils::tempdir();
-	open(my $fh, '>', "$dir/deliver.sql") or die;
-	binmode $fh, ':utf8';
-	for my $e (@$events)
-	{
-		printf $fh "SELECT zd_ingest_webhook(\$zdb\$%s\$zdb\$, \$zda\$%s\$zda\$);\n",
-		  $e->{body}, $e->{headers}{authorization};
-	}
-	close $fh;
-	my ($out, $err) = run_command(['psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1',
-		'-d', $node->connstr('postgres'), '-f', "$dir/deliver.sql"]);
+	my ($out, $err) = deliver_webhooks($node, $events);
 	is($err, '', "$tag: " . scalar(@$events) . ' webhooks ingested');
 
 	my $counts = rows(qq{
@@ -331,7 +321,7 @@ wait_until(sub {
 		$event;
 	});
 ok($event, 'the reply reached Zendesk, and its webhook was sent');
-is($node->safe_psql('postgres', "SELECT zd_ingest_webhook(\$zdb\$$event->{body}\$zdb\$, '$event->{headers}{authorization}')"),
+is((deliver_webhooks($node, [$event]))[0],
 	'applied', 'its webhook is ingested while the push waits for an answer');
 is_deeply(rows("SELECT origin, sync_state, zendesk_comment_id::text AS cid FROM zd_replies WHERE body = 'Racing reply'"),
 	[ { origin => 'corsa', sync_state => 'pending', cid => json_comment_id($event) } ],
